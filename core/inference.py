@@ -1,0 +1,240 @@
+"""The inference contract: ``compare(text, language=None)`` -> CompareResult.
+
+Both models are loaded once (one copy of the base, two LoRA adapters, two sets of
+heads) and reused. The frozen trunk runs once per request and serves both models.
+A lock serialises inference: on a 2-core machine one request at a time already
+uses both cores, and peft's active adapter is process-wide state.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from . import langid
+from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
+                     mean_pool, polarity_from_probs, read_settings, read_title_hashes, title_hash, words)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = ROOT / "assets" / "models"
+MODEL_NAMES = ("en_trained", "de_finetuned")
+MAX_CHARS = 20_000  # far beyond 512 tokens; longer input is cut before tokenising (and the result says so)
+
+
+@dataclass
+class ModelOutput:
+    stars: int | None = None
+    star_probs: dict[str, float] = field(default_factory=dict)
+    polarity: str | None = None
+    title: str = ""
+    title_language: str = "unknown"
+    title_language_probs: dict[str, float] = field(default_factory=dict)
+    title_badge: str = ""  # same_language | accidental_translation | copied | seen_in_training | unknown
+    title_copied_share: float = 0.0
+    title_seen_in_training: bool = False
+    error: str | None = None
+
+
+@dataclass
+class CompareResult:
+    text: str
+    language: str
+    language_probs: dict[str, float]
+    language_note: str
+    models: dict[str, ModelOutput]
+    language_source: str = "detected"  # detected | override
+    n_tokens: int = 0
+    truncated: bool = False
+    message: str = ""
+    elapsed_ms: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("text")
+        return d
+
+
+def title_badge(title: str, title_lang: str, input_lang: str, input_text: str, seen: bool) -> tuple[str, float]:
+    """Why the title looks the way it does. Order matters: a memorised title is the most
+    important thing to tell a class, then copying, then the language."""
+    tw = words(title)
+    inp = set(words(input_text))
+    copied_share = (sum(w in inp for w in tw) / len(tw)) if tw else 0.0
+    if seen:
+        return "seen_in_training", copied_share
+    if tw and copied_share == 1.0:
+        return "copied", copied_share
+    if title_lang == "unknown" or input_lang == "unknown":
+        return "unknown", copied_share
+    if title_lang != input_lang:
+        return "accidental_translation", copied_share
+    return "same_language", copied_share
+
+
+def title_candidates(input_lang: str) -> tuple[str, ...]:
+    """Languages a generated title can plausibly be in: the input's and the training languages."""
+    return (input_lang, "en", "de")
+
+
+class Engine:
+    """One base, two adapters, two heads; everything a comparison needs, loaded once."""
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, names: tuple[str, ...] = MODEL_NAMES):
+        from peft import PeftModel
+
+        from .base import load_base
+
+        self.models_dir = Path(models_dir or os.environ.get("CROSSLINGUAL_MODELS") or DEFAULT_MODELS)
+        dirs = {}
+        for n in names:
+            env = os.environ.get(f"CROSSLINGUAL_{n.upper()}")
+            dirs[n] = Path(env) if env else self.models_dir / n
+            if not dirs[n].exists():
+                raise ModelDirError(f"Model folder {dirs[n]} not found. Run `python -m core train`, or set "
+                                    f"CROSSLINGUAL_MODELS (or CROSSLINGUAL_{n.upper()}) to a trained model folder.")
+        self.names = names
+        self.dirs = dirs
+        self.settings: dict[str, ModelSettings] = {n: read_settings(d) for n, d in dirs.items()}
+        s0 = self.settings[names[0]]
+        self.tokenizer, bert = load_base(os.environ.get("CROSSLINGUAL_BASE") or s0.base)
+        peft_model = None
+        try:
+            for n in names:
+                if peft_model is None:
+                    peft_model = PeftModel.from_pretrained(bert, str(dirs[n] / "adapter"), adapter_name=n)
+                else:
+                    peft_model.load_adapter(str(dirs[n] / "adapter"), adapter_name=n)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelDirError(f"Cannot load the LoRA adapter under {dirs[n]}: {exc}. "
+                                "Re-run `python -m core train` or restore the folder.") from exc
+        self.peft_model = peft_model.eval()
+        self.bert = bert_of(peft_model)
+        self.trunk = Trunk(self.bert, s0.trunk_layers)
+        self.heads: dict[str, ReviewHeads] = {n: load_heads(dirs[n], self.bert, self.settings[n]) for n in names}
+        self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
+        self.lock = threading.Lock()
+
+    # -- pieces -------------------------------------------------------------------------------------
+    def encode(self, texts: list[str]):
+        s = self.settings[self.names[0]]
+        return self.tokenizer([s.prefix + t for t in texts], truncation=True, max_length=s.max_input_tokens,
+                              padding=True, return_tensors="pt")
+
+    @torch.inference_mode()
+    def run(self, texts: list[str], names: tuple[str, ...] | None = None, titles: bool = True,
+            fail: dict[str, Exception] | None = None) -> dict[str, list[dict]]:
+        """Ratings and titles for a batch of texts from each model. One trunk pass serves all models."""
+        names = names or self.names
+        out: dict[str, list[dict]] = {}
+        with self.lock:
+            enc = self.encode(texts)
+            trunk_h = self.trunk(enc.input_ids, enc.attention_mask)
+            for n in names:
+                self.peft_model.set_adapter(n)
+                top = self.trunk.top(trunk_h, enc.attention_mask)
+                heads = self.heads[n]
+                probs = torch.softmax(heads.rating(mean_pool(top, enc.attention_mask)), -1).tolist()
+                rows = [{"star_probs": p} for p in probs]
+                if titles and heads.decoder is not None:
+                    try:
+                        if fail and n in fail:
+                            raise fail[n]
+                        for row, t in zip(rows, self.generate(heads, top, enc.attention_mask, self.settings[n])):
+                            row["title"] = t
+                    except Exception as exc:  # one model's generation failing must not blank the other column
+                        for row in rows:
+                            row["title_error"] = f"title generation failed: {exc}"
+                out[n] = rows
+        return out
+
+    def generate(self, heads: ReviewHeads, top, mask, s: ModelSettings) -> list[str]:
+        start = torch.full((top.shape[0], 1), self.tokenizer.bos_token_id, dtype=torch.long)
+        ids = heads.decoder.generate(
+            input_ids=start, encoder_hidden_states=top, encoder_attention_mask=mask,
+            max_new_tokens=s.max_title_tokens, num_beams=s.num_beams, no_repeat_ngram_size=s.no_repeat_ngram_size,
+            do_sample=False, eos_token_id=self.tokenizer.eos_token_id, pad_token_id=self.tokenizer.pad_token_id,
+            use_cache=False,
+        )
+        return [t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+    def model_output(self, name: str, row: dict, input_lang: str, text: str) -> ModelOutput:
+        p = row["star_probs"]
+        o = ModelOutput(
+            stars=STAR_LABELS[max(range(len(p)), key=lambda i: p[i])],
+            star_probs={str(s): round(float(v), 4) for s, v in zip(STAR_LABELS, p)},
+            polarity=polarity_from_probs(p),
+        )
+        if "title_error" in row:
+            o.error = row["title_error"]
+            return o
+        o.title = row.get("title", "")
+        guess = langid.detect_title(o.title, title_candidates(input_lang))
+        o.title_language, o.title_language_probs = guess.language, guess.probs
+        o.title_seen_in_training = bool(o.title) and title_hash(o.title) in self.seen_titles[name]
+        o.title_badge, share = title_badge(o.title, o.title_language, input_lang, text, o.title_seen_in_training)
+        o.title_copied_share = round(share, 3)
+        return o
+
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    """The process-wide engine, created on first use."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine()
+        return _engine
+
+
+def prepare_text(text) -> tuple[str, bool, str]:
+    """Clean what a user pasted: decode bytes, drop NULs/lone surrogates, cut absurd lengths."""
+    note = ""
+    if text is None:
+        text = ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = str(text)
+    cleaned = text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
+    if cleaned != text:
+        note = "Some characters could not be read and were replaced."
+    truncated = len(cleaned) > MAX_CHARS
+    return cleaned[:MAX_CHARS], truncated, note
+
+
+def compare(text: str, language: str | None = None, engine: Engine | None = None) -> CompareResult:
+    """Detect the language and run both models on one review."""
+    t0 = time.perf_counter()
+    text, cut, note = prepare_text(text)
+    guess = langid.detect(text)
+    lang, source = guess.language, "detected"
+    if language and language not in ("auto", ""):
+        lang, source = language, "override"
+    result = CompareResult(text=text, language=lang, language_probs=guess.probs, language_note=guess.note,
+                           models={}, language_source=source, message=note)
+    if not text.strip():
+        result.message = "Please enter a review: the text is empty."
+        result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 1)
+        return result
+    engine = engine or get_engine()
+    s = engine.settings[engine.names[0]]
+    n_tokens = len(engine.tokenizer(s.prefix + text[:MAX_CHARS], add_special_tokens=True)["input_ids"])
+    result.n_tokens = n_tokens
+    if cut or n_tokens > s.max_input_tokens:
+        result.truncated = True
+        result.message = (f"The review is long ({n_tokens:,} tokens): the models read only its first "
+                          f"{s.max_input_tokens} tokens.").strip()
+    if lang != "unknown" and lang not in ("en", "de") and source == "detected":
+        result.language_note = (result.language_note + " " if result.language_note else "") + (
+            f"{langid.language_name(lang)} is zero-shot for both models: neither was trained on it.")
+    rows = engine.run([text])
+    for n in engine.names:
+        result.models[n] = engine.model_output(n, rows[n][0], lang, text)
+    result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 1)
+    return result
