@@ -1,0 +1,39 @@
+"""The real server (`python app.py`) through gradio_client: the named `compare` endpoint and bad input."""
+import pytest
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("Das Produkt ist super, ich würde es jederzeit wieder kaufen. Die Lieferung kam pünktlich.", "de"),
+    ("Terrible quality. It broke after two days and customer service never answered.", "en"),
+    ("最高の商品です。とても使いやすくて、また買いたいと思います。", "ja"),
+])
+def test_compare_endpoint_returns_both_models(client, text, lang):
+    d = client.predict(text, "auto", api_name="/compare")
+    assert d["language"] == lang
+    for name in ("en_trained", "de_finetuned"):
+        m = d["models"][name]
+        assert m["stars"] in range(1, 6) and m["title"] and "title_language" in m
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("", "empty"), ("    ", "empty"), ("😀😀😀", "No letters"), ("12345", "No letters"), ("gut", "Too short"),
+    ("<script>alert(1)</script> Tolles Produkt, gerne wieder!", None), ("x" * 100_000, "first 512 tokens"),
+])
+def test_bad_input_gets_a_clear_message_and_the_next_request_works(client, text, expect):
+    d = client.predict(text, "auto", api_name="/compare")
+    if expect:
+        assert expect in (d.get("message", "") + d.get("language_note", ""))
+    ok = client.predict("Great product, would buy again!", "auto", api_name="/compare")
+    assert ok["models"]["en_trained"]["stars"] in range(1, 6)
+
+
+def test_language_override_reaches_the_models(client):
+    d = client.predict("Great product, would buy again!", "de", api_name="/compare")
+    assert d["language"] == "de" and d["language_source"] == "override"

@@ -1,0 +1,44 @@
+"""A real browser (Debian's chromium via playwright): type a German review, press Compare, see both columns."""
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+        pg.goto(server)
+        yield pg
+        browser.close()
+
+
+def test_german_review_fills_both_columns_and_the_detected_language(page, tmp_path):
+    page.locator("#review-text textarea").fill(
+        "Leider eine totale Enttäuschung. Die Kaffeemühle war nach zwei Wochen defekt und der Händler "
+        "reagiert nicht auf meine Nachrichten.")
+    page.locator("#compare-btn").click()
+    page.wait_for_selector("#title-de_finetuned .gen-title", timeout=60_000)
+    assert "German" in page.locator("#detected").inner_text()
+    for key in ("en_trained", "de_finetuned"):
+        assert "/5" in page.locator(f"#stars-{key}").inner_text()
+        assert page.locator(f"#title-{key} .gen-title").inner_text().strip('“” ')
+        assert page.locator(f"#title-{key} .badge").inner_text()
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    assert (tmp_path / "compare.png").stat().st_size > 10_000
+
+
+def test_html_in_the_review_is_shown_as_text_never_run(page):
+    page.evaluate("window.__pwned = false")
+    page.locator("#review-text textarea").fill('<img src=x onerror="window.__pwned=true"> Tolles Teil, gerne wieder!')
+    page.locator("#compare-btn").click()
+    page.wait_for_function("document.querySelector('#status') && document.querySelector('#status').innerText.includes('ms')",
+                           timeout=60_000)
+    assert page.evaluate("window.__pwned") is False

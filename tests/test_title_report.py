@@ -1,0 +1,49 @@
+"""Issue 8: the title report separates generating from memorising, on the test split only."""
+import pytest
+import torch
+
+from core import data as D
+from core.evaluate import nearest_titles, title_block
+from core.models import title_hash
+
+
+def R(uid, split, title, body, lang="de"):
+    return D.Review(lang, title, body, 5, "positive", "lab_de", split, uid=uid, group=uid)
+
+
+def fake_embed(texts):
+    """Bag-of-letters vectors: enough to make 'nearest' well defined without a model."""
+    v = torch.zeros(len(texts), 64)
+    for i, t in enumerate(texts):
+        for ch in t.lower():
+            v[i, ord(ch) % 64] += 1
+    return torch.nn.functional.normalize(v, dim=-1)
+
+
+def test_nearest_title_baseline_uses_training_titles_for_test_reviews_only():
+    train = [R("a", "train", "Tolle Kaffeemaschine", "Kaffee schmeckt super"),
+             R("b", "train", "Schlechte Schuhe", "Die Schuhe drücken")]
+    test = [R("t1", "test", "Guter Kaffee", "Der Kaffee schmeckt super lecker")]
+    assert nearest_titles(train, test, fake_embed) == {"t1": "Tolle Kaffeemaschine"}
+    with pytest.raises(ValueError):
+        nearest_titles(train + [R("d", "dev", "x", "y")], test, fake_embed)
+    with pytest.raises(ValueError):
+        nearest_titles(train, test + [R("c", "train", "x", "y")], fake_embed)
+
+
+def test_novelty_counts_verbatim_training_titles_and_copies():
+    rows = [R("t1", "test", "Guter Kaffee", "Der Kaffee schmeckt super"),
+            R("t2", "test", "Naja", "Die Schuhe drücken leider"),
+            R("t3", "test", "Okay", "Ganz okay für den Preis")]
+    hyps = {"t1": "Tolles Produkt", "t2": "Schuhe drücken", "t3": "Solide Ware"}
+    seen = {title_hash("Tolles Produkt")}
+    b = title_block(rows, hyps, seen, "de")
+    assert b["verbatim_training_title"]["rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert b["verbatim_training_title"]["n"] == 3 and len(b["verbatim_training_title"]["ci95"]) == 2
+    assert b["copied_from_input"]["rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert b["badges"]["seen_in_training"] == 1 and b["badges"]["copied"] == 1
+
+
+def test_title_hash_ignores_case_and_punctuation_but_not_words():
+    assert title_hash("Tolles Produkt!") == title_hash("tolles   produkt")
+    assert title_hash("Tolles Produkt") != title_hash("Tolles Teil")
