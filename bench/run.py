@@ -1,0 +1,112 @@
+"""Speed and memory on this machine: `python -m bench [--n 1000] [--quick]`.
+
+Prints a table and writes bench/results.json. Every ratio compares two measurements
+taken in the same run on the same machine; absolute times are this machine's reading.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def texts_of_length(tokenizer, target: int, pool: list[str]) -> str:
+    """A review of about `target` tokens, made by joining real corpus reviews."""
+    out = ""
+    for t in pool:
+        cand = (out + " " + t).strip()
+        if len(tokenizer(cand)["input_ids"]) > target:
+            break
+        out = cand
+    return out
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+@torch.inference_mode()
+def naive_one(engine, text: str) -> None:
+    """What a user would write without the shared trunk or batching: per model, a full forward of the whole
+    encoder, the head, and generation, one review at a time (same models, same settings)."""
+    from core.models import mean_pool
+
+    enc = engine.encode([text])
+    for n in engine.names:
+        engine.peft_model.set_adapter(n)
+        h = engine.bert(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
+        torch.softmax(engine.heads[n].rating(mean_pool(h, enc.attention_mask)), -1)
+        engine.generate(engine.heads[n], h, enc.attention_mask, engine.settings[n])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1000, help="reviews for the batch vs naive comparison")
+    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--quick", action="store_true", help="n=48, 5 repeats")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    a = ap.parse_args()
+    if a.quick:
+        a.n, a.repeats = 48, 5
+
+    from core import batch
+    from core.data import DATA_DIR, load_lab_corpus
+    from core.inference import Engine, compare
+
+    t0 = time.perf_counter()
+    engine = Engine()
+    load_s = time.perf_counter() - t0
+    pool = [r.body for r in load_lab_corpus(DATA_DIR / "reviews_en.jsonl", "lab_en")]
+    pool += [r.body for r in load_lab_corpus(DATA_DIR / "reviews_de.jsonl", "lab_de")]
+    res: dict = {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                 "python": platform.python_version(), "engine_load_s": round(load_s, 2)}
+    compare(pool[0], engine=engine)  # warm-up
+    for target in (30, 128, 400):
+        text = texts_of_length(engine.tokenizer, target, sorted(pool, key=len, reverse=target > 100))
+        times = []
+        for _ in range(a.repeats):
+            t = time.perf_counter()
+            compare(text, engine=engine)
+            times.append(1000 * (time.perf_counter() - t))
+        res[f"single_p50_ms_{target}"] = round(statistics.median(times), 1)
+        res[f"single_p95_ms_{target}"] = round(percentile(times, 0.95), 1)
+    reviews = (pool * (a.n // len(pool) + 1))[: a.n]
+    read = batch.lines_table("\n".join(r.replace("\n", " ") for r in reviews))
+    t = time.perf_counter()
+    batch.predict_table(read, engine=engine)
+    res["batch_reviews_per_s"] = round(a.n / (time.perf_counter() - t), 3)
+    t = time.perf_counter()
+    for r in reviews:
+        naive_one(engine, r)
+    res["naive_reviews_per_s"] = round(a.n / (time.perf_counter() - t), 3)
+    res["batch_speedup"] = round(res["batch_reviews_per_s"] / res["naive_reviews_per_s"], 2)
+    res["n_batch_reviews"] = a.n
+    t = time.perf_counter()
+    code = ("from core.inference import compare; import time; compare('Das Produkt ist super, jederzeit wieder!')")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+    res["cold_start_s"] = round(time.perf_counter() - t, 2)
+    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    models = ROOT / "assets" / "models"
+    res["artifacts_mb"] = round(sum(p.stat().st_size for p in models.rglob("*") if p.is_file()) / 2**20, 1)
+    Path(a.out).write_text(json.dumps(res, indent=1))
+    width = max(len(k) for k in res)
+    for k, v in res.items():
+        print(f"{k:<{width}}  {v}")
+    print("wrote", a.out)
+
+
+if __name__ == "__main__":
+    main()
