@@ -68,11 +68,11 @@ def title_html(out: dict, input_lang: str) -> str:
 def status_text(res: dict) -> str:
     parts = []
     if res.get("message"):
-        parts.append(f"⚠️ {res['message']}")
+        parts.append(f"Warning: {res['message']}")
     if res.get("language_note"):
-        parts.append(f"ℹ️ {res['language_note']}")
+        parts.append(f"Note: {res['language_note']}")
     if res.get("models"):
-        parts.append(f"⏱️ compared in {res.get('elapsed_ms', 0):.0f} ms ({res.get('n_tokens', 0)} tokens)")
+        parts.append(f"Compared in {res.get('elapsed_ms', 0):.0f} ms ({res.get('n_tokens', 0)} tokens).")
     return "  \n".join(html.escape(p) for p in parts)
 
 
@@ -93,7 +93,7 @@ def build_demo(compare_fn=None) -> gr.Blocks:
         for key, _ in COLUMNS:
             m = (res.get("models") or {}).get(key) or {}
             probs = {f"{k} ★": v for k, v in (m.get("star_probs") or {}).items()}
-            outs += [stars_line(m), probs or None, title_html(m, lang)]
+            outs += [stars_line(m), title_html(m, lang), probs or None]
         return outs
 
     with gr.Blocks(title="Cross-lingual Review Lab") as demo:
@@ -105,7 +105,7 @@ def build_demo(compare_fn=None) -> gr.Blocks:
             with gr.Tab("Compare", id="compare"):
                 with gr.Row():
                     text = gr.Textbox(label="Review", lines=5, max_lines=12, elem_id="review-text",
-                                      placeholder="Paste a product review in any language…")
+                                      placeholder="Paste a product review in any language… (Shift+Enter compares)")
                     with gr.Column(scale=0, min_width=200):
                         language = gr.Dropdown(LANG_CHOICES, value="auto", label="Language", elem_id="language")
                         button = gr.Button("Compare", variant="primary", elem_id="compare-btn")
@@ -119,9 +119,9 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                         with gr.Column(elem_id=f"col-{key}"):
                             gr.Markdown(f"## {heading}")
                             stars = gr.Markdown(elem_id=f"stars-{key}")
-                            probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{key}")
                             title = gr.HTML(label="Generated title", elem_id=f"title-{key}")
-                            cols += [stars, probs, title]
+                            probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{key}")
+                            cols += [stars, title, probs]
                 with gr.Accordion("Raw result (JSON, same as `python -m core predict`)", open=False):
                     raw = gr.JSON(elem_id="raw-json")
                 gr.Examples([[e["text"], "auto"] for e in EXAMPLES], inputs=[text, language], outputs=raw,

@@ -42,7 +42,7 @@ def main() -> None:
                        if e["language"] == "de")
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-            page = b.new_page(viewport={"width": 1280, "height": 1000})
+            page = b.new_page(viewport={"width": 1280, "height": 1150})
             page.goto(url)
             page.locator("#review-text textarea").fill(example)
             page.locator("#compare-btn").click()

@@ -13,7 +13,7 @@ def client(server):
     ("Das Produkt ist super, ich würde es jederzeit wieder kaufen. Die Lieferung kam pünktlich.", "de"),
     ("Terrible quality. It broke after two days and customer service never answered.", "en"),
     ("最高の商品です。とても使いやすくて、また買いたいと思います。", "ja"),
-])
+], ids=["de", "en", "ja"])
 def test_compare_endpoint_returns_both_models(client, text, lang):
     d = client.predict(text, "auto", api_name="/compare")
     assert d["language"] == lang
@@ -25,7 +25,7 @@ def test_compare_endpoint_returns_both_models(client, text, lang):
 @pytest.mark.parametrize("text, expect", [
     ("", "empty"), ("    ", "empty"), ("😀😀😀", "No letters"), ("12345", "No letters"), ("gut", "Too short"),
     ("<script>alert(1)</script> Tolles Produkt, gerne wieder!", None), ("x" * 100_000, "first 512 tokens"),
-])
+], ids=["empty", "whitespace", "emoji", "digits", "one-word", "html", "100KB"])
 def test_bad_input_gets_a_clear_message_and_the_next_request_works(client, text, expect):
     d = client.predict(text, "auto", api_name="/compare")
     if expect:

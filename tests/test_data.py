@@ -12,9 +12,10 @@ def raw():
     return D.fetch_raw_data()
 
 
-def test_vader_has_3707_english_sentences_with_documented_star_mapping(raw):
+def test_vader_has_3708_english_sentences_with_documented_star_mapping(raw):
     rows = D.load_vader(raw["vader_en"])
-    assert len(rows) == 3707
+    # 3,708 rows with unique ids: `wc -l` says 3,707 because the last line has no newline
+    assert len(rows) == 3708 and len({r.uid for r in rows}) == 3708
     assert {r.language for r in rows} == {"en"}
     assert {r.stars for r in rows} == {1, 2, 3, 4, 5}
     assert D.vader_stars(-3.1) == 1 and D.vader_stars(-1.0) == 2 and D.vader_stars(0.0) == 3
