@@ -42,3 +42,35 @@ def test_html_in_the_review_is_shown_as_text_never_run(page):
     page.wait_for_function("document.querySelector('#status') && document.querySelector('#status').innerText.includes('ms')",
                            timeout=60_000)
     assert page.evaluate("window.__pwned") is False
+
+
+def test_batch_tab_uploads_a_csv_and_downloads_the_result(page, tmp_path):
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("body,stars\n"
+                   "\"Super Teil, funktioniert einwandfrei und sieht gut aus.\",5\n"
+                   "\"Broke after two days, total waste of money.\",1\n"
+                   "\"Très déçu, la batterie ne tient pas.\",1\n"
+                   ",3\n", encoding="utf-8")
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-file input[type=file]").set_input_files(str(csv))
+    page.locator("#batch-btn").click()
+    page.wait_for_selector("#batch-download a", timeout=120_000)
+    assert "Skipped 1 row" in page.locator("#batch-message").inner_text()
+    table = page.locator("#batch-table").inner_text()
+    assert "en_trained_stars" in table and "de_finetuned_title" in table
+    with page.expect_download() as dl:
+        page.locator("#batch-download a").first.click()
+    path = tmp_path / "downloaded.csv"
+    dl.value.save_as(path)
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    assert len(df) == 3 and {"language", "en_trained_stars", "de_finetuned_title_language"} <= set(df.columns)
+    page.screenshot(path=str(tmp_path / "batch.png"), full_page=True)
+
+
+def test_evidence_tab_shows_the_report_plots(page):
+    page.get_by_role("tab", name="Evidence").click()
+    page.wait_for_selector("img[src*='polarity_accuracy']", timeout=30_000)
+    assert page.locator("img[src*='title_language']").count() == 1
+    assert "catastrophic forgetting" in page.content()
