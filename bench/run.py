@@ -23,13 +23,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def texts_of_length(tokenizer, target: int, pool: list[str]) -> str:
-    """A review of about `target` tokens, made by joining real corpus reviews."""
+    """A review of about `target` tokens, made by joining real corpus reviews (shortest first, skipping any
+    that would overshoot)."""
     out = ""
-    for t in pool:
+    for t in sorted(pool, key=len):
         cand = (out + " " + t).strip()
-        if len(tokenizer(cand)["input_ids"]) > target:
-            break
-        out = cand
+        if len(tokenizer(cand)["input_ids"]) <= target:
+            out = cand
     return out
 
 
@@ -75,7 +75,8 @@ def main() -> None:
                  "python": platform.python_version(), "engine_load_s": round(load_s, 2)}
     compare(pool[0], engine=engine)  # warm-up
     for target in (30, 128, 400):
-        text = texts_of_length(engine.tokenizer, target, sorted(pool, key=len, reverse=target > 100))
+        text = texts_of_length(engine.tokenizer, target, pool[:120])
+        res[f"single_tokens_{target}"] = len(engine.tokenizer(text)["input_ids"])
         times = []
         for _ in range(a.repeats):
             t = time.perf_counter()

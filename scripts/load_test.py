@@ -9,18 +9,15 @@ p50/p95 latency and throughput.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_server import running_app  # noqa: E402
 TEXTS = [
     "Das Produkt ist super, ich würde es jederzeit wieder kaufen.",
     "Terrible quality, it broke after two days. Never again.",
@@ -48,23 +45,13 @@ def main() -> int:
     ap.add_argument("--url")
     ap.add_argument("--time-limit", type=float, default=1800)
     a = ap.parse_args()
-    proc = None
-    url = a.url
-    if not url:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-               "CROSSLINGUAL_QUEUE_SIZE": str(max(64, a.clients * 2))}
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}/"
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    if a.url:
+        return run(a, a.url, None)
+    with running_app({"CROSSLINGUAL_QUEUE_SIZE": str(max(64, a.clients * 2))}, timeout=300) as (url, proc):
+        return run(a, url, proc)
+
+
+def run(a, url: str, proc) -> int:
     from gradio_client import Client
 
     peak = [0.0]
@@ -112,8 +99,6 @@ def main() -> int:
     print(f"throughput: {len(lat) / wall:.2f} compares/s over {wall:.1f} s")
     if proc:
         print(f"server peak RSS: {peak[0]:.0f} MB")
-        proc.terminate()
-        proc.wait(timeout=30)
     for e in errors[:5]:
         print("error:", e)
     return 1 if errors else 0

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_server import running_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -23,19 +21,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
     a = ap.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(360):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with running_app() as (url, _):
         from playwright.sync_api import sync_playwright
 
         example = next(e["text"] for e in json.loads((ROOT / "assets/examples/examples.json").read_text())
@@ -51,9 +37,6 @@ def main() -> None:
             page.screenshot(path=a.out, full_page=False)
             b.close()
         print("wrote", a.out)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,26 @@ def test_bad_input_gets_a_clear_message_and_the_next_request_works(client, text,
 def test_language_override_reaches_the_models(client):
     d = client.predict("Great product, would buy again!", "de", api_name="/compare")
     assert d["language"] == "de" and d["language_source"] == "override"
+
+
+def test_batch_endpoint_returns_the_table_and_counts_skipped_rows(client, tmp_path):
+    from gradio_client import handle_file
+
+    csv = tmp_path / "in.csv"
+    csv.write_text("review;stars\nTolles Produkt, gerne wieder;5\nAwful, broke at once;1\n;3\n", encoding="latin-1")
+    message, summary, _plot, table, download = client.predict(handle_file(str(csv)), "", "", api_name="/batch")
+    assert "Skipped 1 row" in message
+    assert len(table["data"]) == 2 and "en_trained_stars" in table["headers"]
+    assert any(row[0] == "all" for row in summary["data"])
+    assert download and str(download).endswith(".csv")
+
+
+def test_batch_endpoint_rejects_a_file_that_is_not_a_csv(client, tmp_path):
+    from gradio_client import handle_file
+
+    png = tmp_path / "picture.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    message, *_ = client.predict(handle_file(str(png)), "", "", api_name="/batch")
+    assert "PNG" in message
+    ok = client.predict("Great product, would buy again!", "auto", api_name="/compare")
+    assert ok["models"]["de_finetuned"]["stars"] in range(1, 6)

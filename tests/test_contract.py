@@ -67,3 +67,9 @@ def test_one_models_generation_failure_leaves_the_other_column(engine):
     assert "title_error" in rows["en_trained"][0] and "title" in rows["de_finetuned"][0]
     out = engine.model_output("en_trained", rows["en_trained"][0], "de", GERMAN)
     assert out.error and out.stars in range(1, 6)
+
+
+def test_a_script_neither_model_knows_still_gets_ratings_and_a_note(engine):
+    d = compare("ეს პროდუქტი ძალიან კარგია, გირჩევთ ყველას. ძალიან კმაყოფილი ვარ.", engine=engine).to_dict()
+    assert d["language_note"]  # unknown, or zero-shot for both models
+    assert all(m["stars"] in range(1, 6) for m in d["models"].values())
