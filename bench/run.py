@@ -42,6 +42,7 @@ def percentile(xs: list[float], q: float) -> float:
 def naive_one(engine, text: str) -> None:
     """What a user would write without the shared trunk or batching: per model, a full forward of the whole
     encoder, the head, and generation, one review at a time (same models, same settings)."""
+    from core.generate import generate_titles
     from core.models import mean_pool
 
     enc = engine.encode([text])
@@ -49,7 +50,7 @@ def naive_one(engine, text: str) -> None:
         engine.peft_model.set_adapter(n)
         h = engine.bert(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
         torch.softmax(engine.heads[n].rating(mean_pool(h, enc.attention_mask)), -1)
-        engine.generate(engine.heads[n], h, enc.attention_mask, engine.settings[n])
+        generate_titles(engine.heads[n].decoder, engine.tokenizer, h, enc.attention_mask, engine.settings[n])
 
 
 def main() -> None:
@@ -84,6 +85,25 @@ def main() -> None:
             times.append(1000 * (time.perf_counter() - t))
         res[f"single_p50_ms_{target}"] = round(statistics.median(times), 1)
         res[f"single_p95_ms_{target}"] = round(percentile(times, 0.95), 1)
+    # opt-in title shortlist (core/generate.py): speed at 128 tokens and how often titles stay identical
+    from core.generate import read_title_vocab
+
+    full_vocab = dict(engine.title_vocab)
+    short_vocab = {n: read_title_vocab(engine.dirs[n]) for n in engine.names}
+    text = texts_of_length(engine.tokenizer, 128, pool[:120])
+    engine.title_vocab = short_vocab
+    times = []
+    for _ in range(a.repeats):
+        t = time.perf_counter()
+        compare(text, engine=engine)
+        times.append(1000 * (time.perf_counter() - t))
+    res["single_p50_ms_128_title_shortlist"] = round(statistics.median(times), 1)
+    sample = pool[::max(1, len(pool) // 32)][:32]
+    short = engine.run(sample)
+    engine.title_vocab = full_vocab
+    full = engine.run(sample)
+    same = [s.get("title") == f.get("title") for n in engine.names for s, f in zip(short[n], full[n])]
+    res["title_shortlist_identical_share"] = round(sum(same) / len(same), 3)
     reviews = (pool * (a.n // len(pool) + 1))[: a.n]
     read = batch.lines_table("\n".join(r.replace("\n", " ") for r in reviews))
     t = time.perf_counter()

@@ -209,6 +209,7 @@ def train(cfg: TrainConfig) -> dict:
 
     from .base import load_base
     from .cards import write_card
+    from .generate import write_title_vocab
 
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -259,6 +260,7 @@ def train(cfg: TrainConfig) -> dict:
         model.eval()
         save_model(out / cfg.stage1_name, peft_model, "default", heads, settings, titles_seen,
                    extra={"stage": 1, "trained_on": ["en"]})
+        write_title_vocab(out / cfg.stage1_name, tokenizer, titles_seen)
         peft_model.unload() if hasattr(peft_model, "unload") else None
     else:
         titles_seen += [r.title for r in en_train if r.title]
@@ -281,6 +283,7 @@ def train(cfg: TrainConfig) -> dict:
         model.eval()
         save_model(out / cfg.stage2_name, peft_model, "default", heads2, settings, titles_seen,
                    extra={"stage": 2, "trained_on": ["en", "de"], "starts_from": cfg.stage1_name})
+        write_title_vocab(out / cfg.stage2_name, tokenizer, titles_seen)
         (out / cfg.stage2_name / "forgetting_curve.json").write_text(json.dumps(curve2, indent=2))
 
     summary["wall_s_total"] = round(time.time() - t_start, 1)

@@ -1,0 +1,84 @@
+"""Title decoding, with an optional vocabulary shortlist.
+
+The decoder's output layer is the base's 250,037-row embedding matrix: scoring every
+row for every beam at every step is most of a comparison's time on a CPU. A title
+decoder writes the tokens it was trained to write (its training titles' vocabulary,
+saved with each model as ``title_vocab.json``) or copies tokens from the input, so
+decoding over that shortlist (plus the input's tokens) is the classic NMT "lexical
+shortlist": the same model and the same beam search, over a few thousand rows instead
+of a quarter million. ``python -m bench`` reports how often the shortlist and full
+decoding give identical titles.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+VOCAB_FILE = "title_vocab.json"
+
+
+def read_title_vocab(model_dir: Path) -> torch.Tensor | None:
+    p = Path(model_dir) / VOCAB_FILE
+    if not p.exists():
+        return None
+    return torch.tensor(sorted(set(json.loads(p.read_text()))), dtype=torch.long)
+
+
+def write_title_vocab(model_dir: Path, tokenizer, titles: list[str]) -> None:
+    """Token ids (a bag of subword ids, no text) the decoder was trained to produce."""
+    ids = sorted({i for t in titles if t for i in tokenizer(t)["input_ids"]})
+    (Path(model_dir) / VOCAB_FILE).write_text(json.dumps(ids))
+
+
+@contextlib.contextmanager
+def shortlisted(decoder: nn.Module, ids: torch.Tensor):
+    """Temporarily make the decoder's input and output vocabulary the rows `ids` of the shared embeddings.
+    Token ids inside the block are positions in `ids`. The caller holds the engine's lock."""
+    emb = decoder.bert.embeddings
+    pred = decoder.cls.predictions
+    old_emb, old_dec = emb.word_embeddings, pred.decoder
+    W = old_emb.weight[ids]
+    small = nn.Embedding(len(ids), W.shape[1], _weight=W, _freeze=True)
+    head = nn.Linear(W.shape[1], len(ids), bias=True)
+    head.weight = nn.Parameter(W, requires_grad=False)
+    head.bias = nn.Parameter(old_dec.bias[ids], requires_grad=False)
+    emb.word_embeddings, pred.decoder = small, head
+    vocab = decoder.config.vocab_size
+    decoder.config.vocab_size = len(ids)
+    try:
+        yield
+    finally:
+        emb.word_embeddings, pred.decoder = old_emb, old_dec
+        decoder.config.vocab_size = vocab
+
+
+def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
+                 input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None) -> torch.Tensor:
+    """Beam-search title token ids (base vocabulary) from the top encoder states; over the shortlist when
+    `vocab` is given."""
+    bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    kw = dict(encoder_hidden_states=top, encoder_attention_mask=mask, max_new_tokens=settings.max_title_tokens,
+              num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size, do_sample=False,
+              use_cache=False)
+    if vocab is None:
+        start = torch.full((top.shape[0], 1), bos, dtype=torch.long)
+        return decoder.generate(input_ids=start, eos_token_id=eos, pad_token_id=pad, **kw)
+    parts = [vocab, torch.tensor([bos, eos, pad])]
+    if input_ids is not None:
+        parts.append(input_ids[mask.bool()])
+    ids = torch.unique(torch.cat(parts))
+    pos = {int(t): i for i, t in enumerate(ids.tolist())}
+    with shortlisted(decoder, ids):
+        start = torch.full((top.shape[0], 1), pos[bos], dtype=torch.long)
+        out = decoder.generate(input_ids=start, eos_token_id=pos[eos], pad_token_id=pos[pad], **kw)
+    return ids[out]
+
+
+def generate_titles(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
+                    input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None) -> list[str]:
+    out = generate_ids(decoder, tokenizer, top, mask, settings, input_ids, vocab)
+    return [t.strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
