@@ -24,6 +24,12 @@ def load_models() -> None:
         raise SystemExit(2) from None
 
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
+# Uploads are capped, and nothing under the repository (code, models, git, caches) is served as a file:
+# the page's images are copied into Gradio's own cache when the page is built.
+SERVE_LIMITS = dict(max_file_size="10mb", blocked_paths=[ROOT], allowed_paths=[])
+
+
 def create_app():
     from demo import build_demo
     from demo.ui import CSS
@@ -48,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        css=CSS, max_file_size="10mb", footer_links=["api", "gradio"],
+        css=CSS, footer_links=["api", "gradio"], **SERVE_LIMITS,
     )
 
 

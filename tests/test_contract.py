@@ -73,3 +73,18 @@ def test_a_script_neither_model_knows_still_gets_ratings_and_a_note(engine):
     d = compare("ეს პროდუქტი ძალიან კარგია, გირჩევთ ყველას. ძალიან კმაყოფილი ვარ.", engine=engine).to_dict()
     assert d["language_note"]  # unknown, or zero-shot for both models
     assert all(m["stars"] in range(1, 6) for m in d["models"].values())
+
+
+def test_results_are_byte_identical_in_another_process(engine):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    here = compare(GERMAN, engine=engine).to_dict()
+    here.pop("elapsed_ms")
+    code = ("import json,sys; from core import compare; d = compare(sys.argv[1]).to_dict(); d.pop('elapsed_ms'); "
+            "print(json.dumps(d, sort_keys=True, ensure_ascii=False))")
+    r = subprocess.run([sys.executable, "-c", code, GERMAN], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == json.dumps(here, sort_keys=True, ensure_ascii=False)
