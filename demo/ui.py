@@ -122,6 +122,15 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                             title = gr.HTML(label="Generated title", elem_id=f"title-{key}")
                             probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{key}")
                             cols += [stars, title, probs]
+                with gr.Accordion("Why? How each base splits this review into pieces", open=False):
+                    gr.Markdown("A multilingual vocabulary has whole pieces for German words; an English-only "
+                                "vocabulary shatters them into fragments (or `[UNK]` for scripts it lacks), so an "
+                                "English-only model has nothing familiar to transfer from.")
+                    tok_stats = gr.Markdown(elem_id="token-stats")
+                    tok_multi = gr.HighlightedText(label="multilingual base", elem_id="tokens-multi",
+                                                   show_legend=False, combine_adjacent=False)
+                    tok_en = gr.HighlightedText(label="English-only base", elem_id="tokens-en",
+                                                show_legend=False, combine_adjacent=False)
                 with gr.Accordion("Raw result (JSON, same as `python -m core predict`)", open=False):
                     raw = gr.JSON(elem_id="raw-json")
                 gr.Examples([[e["text"], "auto"] for e in EXAMPLES], inputs=[text, language], outputs=raw,
@@ -137,7 +146,22 @@ def build_demo(compare_fn=None) -> gr.Blocks:
         text.submit(on_compare, [text, language], raw, api_visibility="private", concurrency_limit=2,
                     concurrency_id="models")
         raw.change(render, raw, outputs, api_visibility="private", queue=False)
+        raw.change(token_view, text, [tok_stats, tok_multi, tok_en], api_visibility="private")
     return demo
+
+
+def token_view(text: str):
+    """Pieces from both tokenizers as alternating highlights, plus their counts."""
+    from core.tokens import token_views
+
+    if not (text or "").strip():
+        return "", None, None
+    views = token_views(text)
+    rows = ["| base | pieces | pieces per word | unknown | single letters |", "|---|---|---|---|---|"]
+    rows += [f"| {v.base} | {v.n_pieces} | {v.pieces_per_word} | {100 * v.unknown_share:.0f}% | "
+             f"{100 * v.single_char_share:.0f}% |" for v in views]
+    spans = [[(p, "a" if i % 2 else "b") for i, p in enumerate(v.pieces)] for v in views]
+    return "\n".join(rows), spans[0], spans[1]
 
 
 CSS = """

@@ -74,3 +74,15 @@ def test_evidence_tab_shows_the_report_plots(page):
     page.wait_for_selector("img[src*='polarity_accuracy']", timeout=30_000)
     assert page.locator("img[src*='title_language']").count() == 1
     assert "catastrophic forgetting" in page.content()
+
+
+def test_why_view_shows_both_tokenizations(page):
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#review-text textarea").fill("Die Verarbeitung ist hervorragend und die Lieferung kam pünktlich.")
+    page.locator("#compare-btn").click()
+    page.get_by_text("Why? How each base splits this review into pieces").click()
+    page.wait_for_function("document.querySelector('#tokens-multi') && "
+                           "document.querySelector('#tokens-multi').innerText.includes('Verarbeitung')", timeout=60_000)
+    stats = page.locator("#token-stats").inner_text()
+    assert "multilingual" in stats and "English-only" in stats
+    assert "vera" in page.locator("#tokens-en").inner_text()  # WordPiece fragments of "Verarbeitung"
