@@ -166,7 +166,7 @@ def lexicon_polarity(text: str, lex: dict[str, float], default: str) -> str:
     return "positive" if s > 0 else "negative" if s < 0 else default
 
 
-def baselines(slices, reviews, tiny: bool, models_dir: Path) -> dict:
+def baselines(slices, reviews, models_dir: Path) -> dict:
     out: dict = {}
     de_train = [r for r in reviews if r.language == "de" and r.split == "train" and r.polarity and r.source != "parallel"]
     majority = Counter(r.polarity for r in de_train).most_common(1)[0][0] if de_train else "positive"
@@ -261,7 +261,7 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
         report["forgetting"][name] = f
     report["title_detector"] = detector_accuracy([r for r in reviews if r.source != "vader_en"])
     report["baselines"] = baselines({k: v for k, v in slices.items() if k in ("de", "de:pattern_de", "en")},
-                                    reviews, tiny, models_path)
+                                    reviews, models_path)
     curve = models_path / "de_finetuned" / "forgetting_curve.json"
     report["forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
     report["command"] = "python -m core evaluate" + (" --tiny" if tiny else "")
