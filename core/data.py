@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -290,18 +290,3 @@ def load_all(include_pattern: bool = True, marc: Iterable[Path] = ()) -> list[Re
     for p in marc:
         reviews += load_marc(Path(p))
     return reviews
-
-
-def select(reviews: Iterable[Review], *, language: str | None = None, split: str | None = None,
-           source: str | None = None) -> list[Review]:
-    return [r for r in reviews if (language is None or r.language == language)
-            and (split is None or r.split == split) and (source is None or r.source == source)]
-
-
-def with_split(r: Review, split: str) -> Review:
-    return replace(r, split=split)
-
-
-def input_text(r: Review) -> str:
-    """What the models read: the body (titles are what the generator must produce)."""
-    return r.body

@@ -209,17 +209,15 @@ def save_model(out: Path, peft_model, adapter_name: str, heads: ReviewHeads, set
     """Write the adapter (peft save_pretrained), the heads (fp16 safetensors), settings and title hashes."""
     from safetensors.torch import save_file
 
+    import shutil
+
     out.mkdir(parents=True, exist_ok=True)
     peft_model.save_pretrained(str(out / "_peft"), selected_adapters=[adapter_name])
     src = out / "_peft" / (adapter_name if adapter_name != "default" else "")
     adapter_dir = out / ADAPTER_DIR
     if adapter_dir.exists():
-        import shutil
-
         shutil.rmtree(adapter_dir)
     src.rename(adapter_dir)
-    import shutil
-
     shutil.rmtree(out / "_peft", ignore_errors=True)
     cfg_path = adapter_dir / "adapter_config.json"
     cfg = json.loads(cfg_path.read_text())

@@ -261,7 +261,7 @@ def train(cfg: TrainConfig) -> dict:
         save_model(out / cfg.stage1_name, peft_model, "default", heads, settings, titles_seen,
                    extra={"stage": 1, "trained_on": ["en"]})
         write_title_vocab(out / cfg.stage1_name, tokenizer, titles_seen)
-        peft_model.unload() if hasattr(peft_model, "unload") else None
+        peft_model.unload()  # back to the plain base, so stage 2 loads the saved adapter onto it
     else:
         titles_seen += [r.title for r in en_train if r.title]
 
