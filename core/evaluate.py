@@ -101,12 +101,13 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
     refs = [r.title for r in rows]
     hy = [hyps[r.uid] for r in rows]
     guesses = [langid.detect_title(h, title_candidates(lang)).language for h in hy]
-    badges = [title_badge(h, g, lang, r.body, title_hash(h) in seen)[0] for h, g, r in zip(hy, guesses, rows)]
+    judged = [title_badge(h, g, lang, r.body, title_hash(h) in seen) for h, g, r in zip(hy, guesses, rows)]
+    badges = [badge for badge, _ in judged]
     out = M.title_scores(refs, hy)
     out["in_input_language"] = M.rate([g == lang for g in guesses])
     out["in_english"] = M.rate([g == "en" for g in guesses])
-    out["copied_from_input"] = M.rate([bool(words(h)) and all(w in set(words(r.body)) for w in words(h))
-                                       for h, r in zip(hy, rows)])
+    # every word of the title is in the input (title_badge's copied share; an empty title copies nothing)
+    out["copied_from_input"] = M.rate([share == 1.0 for _, share in judged])
     out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
     out["badges"] = dict(Counter(badges))
     out["examples"] = [{"reference": r.title, "generated": h} for r, h in list(zip(rows, hy))[:5]]
