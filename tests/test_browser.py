@@ -86,3 +86,29 @@ def test_why_view_shows_both_tokenizations(page):
     stats = page.locator("#token-stats").inner_text()
     assert "multilingual" in stats and "English-only" in stats
     assert "vera" in page.locator("#tokens-en").inner_text()  # WordPiece fragments of "Verarbeitung"
+
+
+def test_a_full_queue_tells_the_visitor_it_is_busy(tmp_path):
+    """What a visitor sees when the queue is full: Gradio's toast "This application is currently busy. Please try
+    again." at once, and a page that stays usable. CROSSLINGUAL_QUEUE_SIZE=0 makes every request meet a full queue
+    (the same 503 queue_full answer as a busy server; tests/test_server_safety.py fills a real queue of 1)."""
+    import time
+
+    from local_server import running_app
+    from playwright.sync_api import sync_playwright
+
+    with open(tmp_path / "server.log", "w") as log, \
+            running_app({"CROSSLINGUAL_QUEUE_SIZE": "0"}, log=log) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+        pg.goto(url)
+        pg.locator("#review-text textarea").fill("Tolles Produkt, gerne wieder.")
+        t = time.perf_counter()
+        pg.locator("#compare-btn").click()
+        toast = pg.get_by_text("This application is currently busy. Please try again.")
+        toast.wait_for(timeout=15_000)
+        assert time.perf_counter() - t < 15
+        pg.screenshot(path=str(tmp_path / "busy.png"))
+        assert pg.locator("#compare-btn").is_enabled()
+        assert not pg.locator("#stars-en_trained").inner_text().strip()  # no stale or partial result
+        browser.close()

