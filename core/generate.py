@@ -56,6 +56,15 @@ def shortlisted(decoder: nn.Module, ids: torch.Tensor):
         decoder.config.vocab_size = vocab
 
 
+def decoder_cache(decoder: nn.Module):
+    """A self- plus cross-attention KV cache, so the encoder states' keys and values are computed once per
+    title rather than at every step. It must be passed explicitly: for a decoder-only class such as
+    BertLMHeadModel, `generate` would create a plain DynamicCache, which Bert's cross-attention rejects."""
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    return EncoderDecoderCache(DynamicCache(config=decoder.config), DynamicCache(config=decoder.config))
+
+
 def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
                  input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None) -> torch.Tensor:
     """Beam-search title token ids (base vocabulary) from the top encoder states; over the shortlist when
@@ -63,7 +72,7 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
     bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     kw = dict(encoder_hidden_states=top, encoder_attention_mask=mask, max_new_tokens=settings.max_title_tokens,
               num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size, do_sample=False,
-              use_cache=False)
+              use_cache=True, cache=decoder_cache(decoder))
     if vocab is None:
         start = torch.full((top.shape[0], 1), bos, dtype=torch.long)
         return decoder.generate(input_ids=start, eos_token_id=eos, pad_token_id=pad, **kw)

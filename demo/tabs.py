@@ -93,7 +93,7 @@ def batch_tab() -> None:
     table = gr.Dataframe(label="Every review", elem_id="batch-table", interactive=False, max_height=420)
     download = gr.File(label="Download the table (CSV)", elem_id="batch-download")
     run.click(run_batch, [file, pasted, column], [message, summary, plot, table, download], api_name="batch",
-              concurrency_limit=1, concurrency_id="models")
+              concurrency_limit=1, concurrency_id="batch")
 
 
 def _report_markdown() -> str:
@@ -119,4 +119,4 @@ def evidence_tab() -> None:
         go = gr.Button("Score both models", elem_id="score-btn")
     own_msg = gr.Markdown()
     own_table = gr.Dataframe(label="Metrics per language", interactive=False)
-    go.click(score_own, [own], [own_msg, own_table], api_name="score", concurrency_limit=1, concurrency_id="models")
+    go.click(score_own, [own], [own_msg, own_table], api_name="score", concurrency_limit=1, concurrency_id="batch")

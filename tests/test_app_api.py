@@ -60,3 +60,19 @@ def test_batch_endpoint_rejects_a_file_that_is_not_a_csv(client, tmp_path):
     assert "PNG" in message
     ok = client.predict("Great product, would buy again!", "auto", api_name="/compare")
     assert ok["models"]["de_finetuned"]["stars"] in range(1, 6)
+
+
+def test_a_compare_is_answered_while_a_long_batch_is_still_running(client):
+    """Batch runs have their own concurrency group: a class's compares are not held behind one person's batch."""
+    import time
+
+    pasted = "\n".join(f"Review {i}: the blender is loud but strong, and it works well enough for soups."
+                       for i in range(120))
+    job = client.submit(None, pasted, "", api_name="/batch")
+    while job.status().code.name not in ("PROCESSING", "FINISHED"):
+        time.sleep(0.2)
+    d = client.predict("Tolles Produkt, gerne wieder!", "auto", api_name="/compare")
+    assert d["models"]["de_finetuned"]["stars"] in range(1, 6)
+    assert not job.done(), "the batch finished first: the test no longer shows anything"
+    message, *_ = job.result(timeout=600)
+    assert "120" in message
