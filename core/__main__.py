@@ -1,4 +1,4 @@
-"""Command line: `python -m core {setup,train,predict,evaluate}`."""
+"""Command line: `python -m core {setup,train,predict,evaluate,explain}`."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--tiny", action="store_true")
     e.add_argument("--models", default=None)
     e.add_argument("--out", default=None)
+
+    x = sub.add_parser("explain", help="the 'Why?' map: print its numbers, or --build it (assets/explain/)")
+    x.add_argument("--build", action="store_true", help="embed the lab reviews with each model and write the map")
+    x.add_argument("--models", default=None, help="folder holding en_trained/, de_finetuned/ (and minilm_en_trained/)")
+    x.add_argument("--out", default=None, help="folder to write embedding_map.json to (default assets/explain)")
+    x.add_argument("--limit", type=int, default=None, help="only the first N reviews of each language (for tests)")
 
     a = p.parse_args(argv)
     if a.cmd == "setup":
@@ -83,6 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "evaluate":
         from .evaluate import evaluate
         evaluate(tiny=a.tiny, models_dir=a.models, out_dir=a.out)
+        return 0
+    if a.cmd == "explain":
+        from .explain import MAP_PATH, build_map, load_map, summary
+        if a.build:
+            m = build_map(models_dir=a.models, limit=a.limit, out=a.out)
+            print("wrote", m["path"], f"({m['build_s']} s)")
+        else:
+            m = load_map()
+            if m is None:
+                print(f"No map at {MAP_PATH}: run `python -m core explain --build`.")
+                return 1
+        print(json.dumps(summary(m), indent=1))
         return 0
     return 2
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from . import langid
+from .explain import load_projections
 from .generate import generate_titles, read_title_vocab
 from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes,
@@ -39,6 +40,7 @@ class ModelOutput:
     title_copied_share: float = 0.0
     title_seen_in_training: bool = False
     error: str | None = None
+    map_xy: list[float] | None = None  # where the rating head puts the review on the "Why?" map (core/explain.py)
 
 
 @dataclass
@@ -125,6 +127,8 @@ class Engine:
         short = os.environ.get("CROSSLINGUAL_TITLE_SHORTLIST", "1") not in ("", "0")
         self.title_vocab = {n: read_title_vocab(dirs[n]) if short else None for n in names}
         self.lock = threading.Lock()
+        # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
+        self.map_projection = load_projections(dirs)
 
     # -- pieces -------------------------------------------------------------------------------------
     def encode(self, texts: list[str]):
@@ -134,8 +138,10 @@ class Engine:
 
     @torch.inference_mode()
     def run(self, texts: list[str], names: tuple[str, ...] | None = None, titles: bool = True,
-            fail: dict[str, Exception] | None = None) -> dict[str, list[dict]]:
-        """Ratings and titles for a batch of texts from each model. One trunk pass serves all models."""
+            fail: dict[str, Exception] | None = None, vectors: bool = False) -> dict[str, list[dict]]:
+        """Ratings and titles for a batch of texts from each model. One trunk pass serves all models.
+        Each row also gets its point on the "Why?" map (`map_xy`) when the map is loaded, and with
+        `vectors=True` the rating head's whole input (`pooled`, for building that map)."""
         names = names or self.names
         out: dict[str, list[dict]] = {}
         with self.lock:
@@ -144,8 +150,16 @@ class Engine:
             for n in names:
                 top = self.trunk.top(trunk_h, enc.attention_mask, self.top_layers[n])
                 heads = self.heads[n]
-                probs = torch.softmax(heads.rating(mean_pool(top, enc.attention_mask)), -1).tolist()
+                pooled = mean_pool(top, enc.attention_mask)
+                probs = torch.softmax(heads.rating(pooled), -1).tolist()
                 rows = [{"star_probs": p} for p in probs]
+                if n in self.map_projection:  # a 384x2 matmul: microseconds
+                    mean, comps = self.map_projection[n]
+                    for row, xy in zip(rows, ((pooled - mean) @ comps).tolist()):
+                        row["map_xy"] = [round(xy[0], 4), round(xy[1], 4)]
+                if vectors:
+                    for row, v in zip(rows, pooled.tolist()):
+                        row["pooled"] = v
                 if titles and heads.decoder is not None:
                     try:
                         if fail and n in fail:
@@ -166,7 +180,10 @@ class Engine:
             stars=STAR_LABELS[max(range(len(p)), key=lambda i: p[i])],
             star_probs={str(s): round(float(v), 4) for s, v in zip(STAR_LABELS, p)},
             polarity=polarity_from_probs(p),
+            map_xy=row.get("map_xy"),
         )
+        if not self.settings[name].with_titles:  # a rating-only model (the English-only contrast)
+            return o
         if "title_error" in row:
             o.error = row["title_error"]
             return o
@@ -192,6 +209,21 @@ def get_engine() -> Engine:
         return _engine
 
 
+ENGLISH_ONLY_MODEL = "minilm_en_trained"  # the English recipe on the English-only base (rating only)
+_english_only: dict[Path, Engine] = {}
+_english_only_lock = threading.Lock()
+
+
+def get_english_only_engine(models_dir: str | os.PathLike | None = None) -> Engine:
+    """The optional third column's model, loaded on first use (never at start-up) and kept for the process.
+    It is its own small Engine, with its own lock."""
+    key = Path(models_dir or os.environ.get("CROSSLINGUAL_MODELS") or DEFAULT_MODELS)
+    with _english_only_lock:
+        if key not in _english_only:
+            _english_only[key] = Engine(key, names=(ENGLISH_ONLY_MODEL,))
+        return _english_only[key]
+
+
 def prepare_text(text) -> tuple[str, bool, str]:
     """Clean what a user pasted: decode bytes, drop NULs/lone surrogates, cut absurd lengths."""
     note = ""
@@ -207,8 +239,10 @@ def prepare_text(text) -> tuple[str, bool, str]:
     return cleaned[:MAX_CHARS], truncated, note
 
 
-def compare(text: str, language: str | None = None, engine: Engine | None = None) -> CompareResult:
-    """Detect the language and run both models on one review."""
+def compare(text: str, language: str | None = None, engine: Engine | None = None,
+            english_only: bool = False) -> CompareResult:
+    """Detect the language and run both models on one review; `english_only=True` adds the rating of the
+    English-only base's model as `models["minilm_en_trained"]` (no title)."""
     t0 = time.perf_counter()
     text, cut, note = prepare_text(text)
     guess = langid.detect(text)
@@ -235,5 +269,12 @@ def compare(text: str, language: str | None = None, engine: Engine | None = None
     rows = engine.run([text])
     for n in engine.names:
         result.models[n] = engine.model_output(n, rows[n][0], lang, text)
+    if english_only:
+        try:
+            small = get_english_only_engine(engine.models_dir)
+            row = small.run([text], titles=False)[ENGLISH_ONLY_MODEL][0]
+            result.models[ENGLISH_ONLY_MODEL] = small.model_output(ENGLISH_ONLY_MODEL, row, lang, text)
+        except Exception as exc:  # noqa: BLE001 - the optional column must never cost the two main ones
+            result.models[ENGLISH_ONLY_MODEL] = ModelOutput(error=f"The English-only model is unavailable: {exc}")
     result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 1)
     return result

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.explain import COLORS, GROUPS, YOUR_REVIEW, load_map, map_frame
 from core.langid import LANGUAGE_NAMES, language_name
 
 from .tabs import batch_tab, evidence_tab
@@ -14,6 +15,7 @@ from .tabs import batch_tab, evidence_tab
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text(encoding="utf-8"))
 COLUMNS = (("en_trained", "Trained on English only"), ("de_finetuned", "Then fine-tuned on German"))
+ENGLISH_ONLY = "minilm_en_trained"  # the optional third column: the same English recipe on an English-only base
 LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{v} ({k})", k) for k, v in LANGUAGE_NAMES.items() if k != "unknown"]
 
 EXPLANATION = """
@@ -81,8 +83,8 @@ def build_demo(compare_fn=None) -> gr.Blocks:
     if compare_fn is None:
         from core.service import compare_dict as compare_fn  # noqa: N813
 
-    def on_compare(text, language):
-        return compare_fn(text, language)
+    def on_compare(text, language, english_only=False):
+        return compare_fn(text, language, english_only) if english_only else compare_fn(text, language)
 
     def render(res: dict):
         res = res or {}
@@ -94,7 +96,13 @@ def build_demo(compare_fn=None) -> gr.Blocks:
             m = (res.get("models") or {}).get(key) or {}
             probs = {f"{k} ★": v for k, v in (m.get("star_probs") or {}).items()}
             outs += [stars_line(m), title_html(m, lang), probs or None]
-        return outs
+        m = (res.get("models") or {}).get(ENGLISH_ONLY)
+        if m is None:
+            note = "Press **Compare** to add its rating." if res.get("models") else ""
+        else:
+            note = f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""
+        probs = {f"{k} ★": v for k, v in ((m or {}).get("star_probs") or {}).items()}
+        return outs + [stars_line(m or {}), note, probs or None]
 
     with gr.Blocks(title="Cross-lingual Review Lab") as demo:
         gr.Markdown("# Cross-lingual Review Lab\nTrain on English reviews only: does it work on German? "
@@ -109,6 +117,8 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                     with gr.Column(scale=0, min_width=200):
                         language = gr.Dropdown(LANG_CHOICES, value="auto", label="Language", elem_id="language")
                         button = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+                        english_only = gr.Checkbox(False, label="Add an English-only model (MiniLM, rating only)",
+                                                   elem_id="english-only")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
                     detected_md = gr.Markdown(elem_id="detected")
@@ -122,7 +132,26 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                             title = gr.HTML(label="Generated title", elem_id=f"title-{key}")
                             probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{key}")
                             cols += [stars, title, probs]
-                with gr.Accordion("Why? How each base splits this review into pieces", open=False):
+                    with gr.Column(visible=False, elem_id=f"col-{ENGLISH_ONLY}") as third:
+                        gr.Markdown("## English-only base (MiniLM)\nThe same English recipe on all-MiniLM-L6-v2, "
+                                    "whose vocabulary is English only. It rates; it writes no title.")
+                        stars = gr.Markdown(elem_id=f"stars-{ENGLISH_ONLY}")
+                        note = gr.Markdown(elem_id=f"note-{ENGLISH_ONLY}")
+                        probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{ENGLISH_ONLY}")
+                        cols += [stars, note, probs]
+                with gr.Accordion("Why? Where each model puts this review, and how each base splits it into pieces",
+                                  open=False, elem_id="why"):
+                    the_map = load_map()
+                    gr.Markdown(map_intro(the_map), elem_id="map-intro")
+                    with gr.Row():
+                        maps = [gr.ScatterPlot(map_frame(key, m=the_map), x="x", y="y", color="group",
+                                               color_map=COLORS, colors_in_legend=GROUPS, color_title="",
+                                               tooltip=["review"],
+                                               title=heading, x_title=axis_title(the_map, key, 0),
+                                               y_title=axis_title(the_map, key, 1), height=380,
+                                               visible=the_map is not None, elem_id=f"map-{key}")
+                                for key, heading in COLUMNS]
+                    gr.Markdown(neighbour_note(the_map), elem_id="map-neighbours")
                     gr.Markdown("A multilingual vocabulary has whole pieces for German words; an English-only "
                                 "vocabulary shatters them into fragments (or `[UNK]` for scripts it lacks), so an "
                                 "English-only model has nothing familiar to transfer from.")
@@ -142,12 +171,63 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                 evidence_tab()
 
         outputs = [detected, detected_md, status] + cols
-        button.click(on_compare, [text, language], raw, api_name="compare", concurrency_limit=2, concurrency_id="models")
-        text.submit(on_compare, [text, language], raw, api_visibility="private", concurrency_limit=2,
+        button.click(on_compare, [text, language, english_only], raw, api_name="compare", concurrency_limit=2,
+                     concurrency_id="models")
+        text.submit(on_compare, [text, language, english_only], raw, api_visibility="private", concurrency_limit=2,
                     concurrency_id="models")
+        english_only.change(lambda on: gr.Column(visible=bool(on)), english_only, third, api_visibility="private",
+                            queue=False)
         raw.change(render, raw, outputs, api_visibility="private", queue=False)
-        raw.change(token_view, text, [tok_stats, tok_multi, tok_en], api_visibility="private")
+        raw.change(map_view, raw, maps, api_visibility="private", queue=False)
+        raw.change(token_view, text, [tok_stats, tok_multi, tok_en], api_visibility="private", queue=False)
     return demo
+
+
+def map_intro(m: dict | None) -> str:
+    """What the two maps show."""
+    if m is None:
+        return "No map has been built yet: run `python -m core explain --build`."
+    return (f"Each dot is one of {len(m['reviews']['ids'])} shipped reviews in English and German (1–2 stars "
+            "negative, 4–5 positive), placed where the model's rating head sees it: its 384-number summary of the "
+            "review, squeezed to two dimensions (PCA, one per model; hover a dot to read the review). "
+            f"**Your review** is the magenta ring (*{YOUR_REVIEW}* in the legend). Where English and German reviews "
+            "of the same polarity share a region, what the head learnt from English applies to German.")
+
+
+NEIGHBOUR_LABELS = {"en_trained": "with the model trained on English only", "de_finetuned": "after German fine-tuning",
+                    ENGLISH_ONLY: "with the English-only base (MiniLM)"}
+
+
+def neighbour_note(m: dict | None) -> str:
+    """The number that says the same as the picture, measured in all 384 dimensions instead of the squeezed two."""
+    if m is None:
+        return ""
+    blocks = {**m["models"], **m.get("contrast", {})}
+    n = next(iter(blocks.values()))["neighbours"]
+    parts = []
+    for key, b in blocks.items():
+        nb = b["neighbours"]
+        held = (f" ({100 * nb['held_out_share']:.0f}% of the {nb['held_out_n']} it was not fine-tuned on)"
+                if key == "de_finetuned" and nb.get("held_out_share") is not None else "")
+        parts.append(f"**{100 * nb['share']:.0f}%** {NEIGHBOUR_LABELS.get(key, key)}{held}")
+    return (f"**Without the squeeze:** for each of the {n['n']} German reviews, do most of its {n['k']} nearest "
+            "English reviews (cosine, all 384 dimensions) have its polarity? Yes for " + ", ".join(parts)
+            + ". Half would be chance.")
+
+
+def axis_title(m: dict | None, key: str, i: int) -> str:
+    if not m or key not in m["models"]:
+        return ""
+    return f"PC{i + 1} ({100 * m['models'][key]['explained_variance_ratio'][i]:.0f}% of the variance)"
+
+
+def map_view(res: dict):
+    """Both maps with the visitor's review as a ring (the Engine already projected it: no model work here)."""
+    the_map = load_map()
+    if the_map is None:
+        return [None] * len(COLUMNS)
+    models = (res or {}).get("models") or {}
+    return [map_frame(key, (models.get(key) or {}).get("map_xy"), m=the_map) for key, _ in COLUMNS]
 
 
 def token_view(text: str):
