@@ -84,6 +84,29 @@ def title_candidates(input_lang: str) -> tuple[str, ...]:
     return (input_lang, "en", "de")
 
 
+class FairLock:
+    """A first-come, first-served lock for the engine.
+
+    `threading.Lock` lets the thread that releases it take it straight back, so a batch looping over chunks
+    would keep a classmate's single comparison waiting until the whole batch is done. Here each waiter takes a
+    ticket and is served in order: the comparison runs after the batch's current chunk. Not re-entrant."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = self._serving = 0
+
+    def __enter__(self) -> "FairLock":
+        with self._cond:
+            ticket, self._next = self._next, self._next + 1
+            self._cond.wait_for(lambda: self._serving == ticket)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._cond:
+            self._serving += 1
+            self._cond.notify_all()
+
+
 class Engine:
     """One base, two adapters, two heads; everything a comparison needs, loaded once."""
 
@@ -126,7 +149,7 @@ class Engine:
         # (README, "Speed"). CROSSLINGUAL_TITLE_SHORTLIST=0 decodes over the full vocabulary instead.
         short = os.environ.get("CROSSLINGUAL_TITLE_SHORTLIST", "1") not in ("", "0")
         self.title_vocab = {n: read_title_vocab(dirs[n]) if short else None for n in names}
-        self.lock = threading.Lock()
+        self.lock = FairLock()
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
         self.map_projection = load_projections(dirs)
 

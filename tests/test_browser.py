@@ -9,15 +9,21 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 1400})
-        pg.goto(server)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+    pg.goto(server)
+    yield pg
+    pg.close()
 
 
 def test_german_review_fills_both_columns_and_the_detected_language(page, tmp_path):
@@ -80,7 +86,7 @@ def test_why_view_shows_both_tokenizations(page):
     page.get_by_role("tab", name="Compare").click()
     page.locator("#review-text textarea").fill("Die Verarbeitung ist hervorragend und die Lieferung kam pünktlich.")
     page.locator("#compare-btn").click()
-    page.get_by_text("Why? How each base splits this review into pieces").click()
+    page.get_by_text("Why? Where each model puts this review, and how each base splits it into pieces").click()
     page.wait_for_function("document.querySelector('#tokens-multi') && "
                            "document.querySelector('#tokens-multi').innerText.includes('Verarbeitung')", timeout=60_000)
     stats = page.locator("#token-stats").inner_text()
@@ -88,18 +94,51 @@ def test_why_view_shows_both_tokenizations(page):
     assert "vera" in page.locator("#tokens-en").inner_text()  # WordPiece fragments of "Verarbeitung"
 
 
-def test_a_full_queue_tells_the_visitor_it_is_busy(tmp_path):
+def test_why_view_maps_a_german_review_as_a_highlighted_ring_on_both_models(page):
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#review-text textarea").fill("Der Akku hält keinen Tag, das Display flackert. Zurückgeschickt.")
+    page.locator("#compare-btn").click()
+    if not page.locator("#map-en_trained").is_visible():
+        page.get_by_text("Why? Where each model puts this review, and how each base splits it into pieces").click()
+    ring = "svg path[stroke='#c000c0']"  # the "your review" colour: 17 ring points plus its legend symbol
+    for key in ("en_trained", "de_finetuned"):
+        plot = page.locator(f"#map-{key}")
+        plot.scroll_into_view_if_needed()
+        page.wait_for_function(f"document.querySelectorAll(\"#map-{key} {ring}\").length >= 17", timeout=30_000)
+        assert plot.is_visible()
+        legend = plot.locator("svg").first.text_content()
+        assert "your review" in legend and "German · negative" in legend and "English · positive" in legend
+        assert plot.locator("svg path[stroke='#1f4e9e']").count() > 100  # English positive reviews
+    note = page.locator("#map-neighbours").inner_text()
+    assert "5 nearest English reviews" in note and "%" in note
+
+
+def test_the_english_only_checkbox_adds_a_third_column(page):
+    assert not page.locator("#col-minilm_en_trained").is_visible()
+    page.locator("#english-only input").check()
+    page.locator("#col-minilm_en_trained").wait_for(state="visible", timeout=10_000)
+    page.locator("#review-text textarea").fill("Totaler Schrott. Nach zwei Tagen kaputt, Geld zurück und nie wieder.")
+    page.locator("#compare-btn").click()
+    page.wait_for_function("document.querySelector('#stars-minilm_en_trained') && "
+                           "document.querySelector('#stars-minilm_en_trained').innerText.includes('/5')",
+                           timeout=60_000)
+    assert "★" in page.locator("#probs-minilm_en_trained").inner_text()
+    for key in ("en_trained", "de_finetuned"):
+        assert "/5" in page.locator(f"#stars-{key}").inner_text()
+    page.locator("#english-only input").uncheck()
+    page.locator("#col-minilm_en_trained").wait_for(state="hidden", timeout=10_000)
+
+
+def test_a_full_queue_tells_the_visitor_it_is_busy(browser, tmp_path):
     """What a visitor sees when the queue is full: Gradio's toast "This application is currently busy. Please try
     again." at once, and a page that stays usable. CROSSLINGUAL_QUEUE_SIZE=0 makes every request meet a full queue
     (the same 503 queue_full answer as a busy server; tests/test_server_safety.py fills a real queue of 1)."""
     import time
 
     from local_server import running_app
-    from playwright.sync_api import sync_playwright
 
     with open(tmp_path / "server.log", "w") as log, \
-            running_app({"CROSSLINGUAL_QUEUE_SIZE": "0"}, log=log) as (url, _), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            running_app({"CROSSLINGUAL_QUEUE_SIZE": "0"}, log=log) as (url, _):
         pg = browser.new_page(viewport={"width": 1280, "height": 1000})
         pg.goto(url)
         pg.locator("#review-text textarea").fill("Tolles Produkt, gerne wieder.")
@@ -111,4 +150,4 @@ def test_a_full_queue_tells_the_visitor_it_is_busy(tmp_path):
         pg.screenshot(path=str(tmp_path / "busy.png"))
         assert pg.locator("#compare-btn").is_enabled()
         assert not pg.locator("#stars-en_trained").inner_text().strip()  # no stale or partial result
-        browser.close()
+        pg.close()
