@@ -89,10 +89,22 @@ def main() -> None:
             times.append(1000 * (time.perf_counter() - t))
         res[f"single_p50_ms_{target}"] = round(statistics.median(times), 1)
         res[f"single_p95_ms_{target}"] = round(percentile(times, 0.95), 1)
+    # what the "Why?" map adds to a comparison (issue 7: at most 20 ms): the Engine's projection of the pooled
+    # vector and the two plot tables the page gets (core/explain.map_frame)
+    from core.explain import map_frame
+
+    text = texts_of_length(engine.tokenizer, 128, pool[:120])
+    models = compare(text, engine=engine).to_dict()["models"]
+    t = time.perf_counter()
+    for _ in range(20):
+        for n in engine.names:
+            mean, comps = engine.map_projection[n]
+            ((torch.zeros(1, mean.shape[0]) - mean) @ comps).tolist()
+            map_frame(n, models[n]["map_xy"])
+    res["map_ms_per_comparison"] = round((time.perf_counter() - t) * 1000 / 20, 2)
     # the title shortlist (core/generate.py, on by default) against full-vocabulary decoding: speed at 128
     # tokens and how often the titles are identical
     short_vocab = dict(engine.title_vocab)
-    text = texts_of_length(engine.tokenizer, 128, pool[:120])
     engine.title_vocab = {n: None for n in engine.names}
     times = []
     for _ in range(a.repeats):

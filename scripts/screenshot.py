@@ -1,6 +1,7 @@
-"""Make the README screenshot: start the app, paste a German example, press Compare, save a PNG.
+"""Make the README screenshots: start the app, paste a German example, press Compare, save a PNG; then open
+the "Why?" section and save its map.
 
-    python scripts/screenshot.py [--out assets/screenshot.png]
+    python scripts/screenshot.py [--out assets/screenshot.png] [--why-out assets/screenshot_why.png]
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "assets" / "screenshot.png"))
+    ap.add_argument("--why-out", default=str(ROOT / "assets" / "screenshot_why.png"))
     a = ap.parse_args()
     with running_app() as (url, _):
         from playwright.sync_api import sync_playwright
@@ -35,8 +37,13 @@ def main() -> None:
             page.wait_for_selector("#title-de_finetuned .gen-title", timeout=120_000)
             page.wait_for_timeout(500)
             page.screenshot(path=a.out, full_page=False)
+            page.locator("#why").get_by_text("Why?").first.click()
+            ring = "#map-de_finetuned svg path[stroke='#c000c0']"  # the visitor's review, drawn on the map
+            page.wait_for_function(f"document.querySelectorAll(\"{ring}\").length >= 17", timeout=60_000)
+            page.wait_for_timeout(500)
+            page.locator("#why").screenshot(path=a.why_out)
             b.close()
-        print("wrote", a.out)
+        print("wrote", a.out, a.why_out)
 
 
 if __name__ == "__main__":
