@@ -14,11 +14,12 @@ from core.models import ModelDirError
 
 
 def load_models() -> None:
-    """Load the engine now so the first visitor does not wait; exit with one clear line if it cannot."""
-    from core.inference import get_engine
+    """Load the engine and run it once now so the first visitor does not wait; exit with one clear line if it
+    cannot."""
+    from core.inference import compare
 
-    try:
-        get_engine()
+    try:  # one comparison: loads the models and pays the first pass's one-time costs (language profiles too)
+        compare("Warm-up: the first pass through the models pays one-time set-up costs.")
     except (BaseModelError, ModelDirError, OSError) as exc:
         sys.stderr.write(f"Cross-lingual Review Lab cannot start: {exc}\n")
         raise SystemExit(2) from None
