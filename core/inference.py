@@ -262,6 +262,18 @@ def prepare_text(text) -> tuple[str, bool, str]:
     return cleaned[:MAX_CHARS], truncated, note
 
 
+def english_only_output(text: str, models_dir: str | os.PathLike | None = None) -> ModelOutput:
+    """The English-only base's rating of one review (no title); a failure comes back as the output's `error`,
+    because this optional column must never cost the two main ones."""
+    text, _, _ = prepare_text(text)
+    try:
+        small = get_english_only_engine(models_dir)
+        row = small.run([text], titles=False)[ENGLISH_ONLY_MODEL][0]
+        return small.model_output(ENGLISH_ONLY_MODEL, row, "unknown", text)
+    except Exception as exc:  # noqa: BLE001
+        return ModelOutput(error=f"The English-only model is unavailable: {exc}")
+
+
 def compare(text: str, language: str | None = None, engine: Engine | None = None,
             english_only: bool = False) -> CompareResult:
     """Detect the language and run both models on one review; `english_only=True` adds the rating of the
@@ -293,11 +305,6 @@ def compare(text: str, language: str | None = None, engine: Engine | None = None
     for n in engine.names:
         result.models[n] = engine.model_output(n, rows[n][0], lang, text)
     if english_only:
-        try:
-            small = get_english_only_engine(engine.models_dir)
-            row = small.run([text], titles=False)[ENGLISH_ONLY_MODEL][0]
-            result.models[ENGLISH_ONLY_MODEL] = small.model_output(ENGLISH_ONLY_MODEL, row, lang, text)
-        except Exception as exc:  # noqa: BLE001 - the optional column must never cost the two main ones
-            result.models[ENGLISH_ONLY_MODEL] = ModelOutput(error=f"The English-only model is unavailable: {exc}")
+        result.models[ENGLISH_ONLY_MODEL] = english_only_output(text, engine.models_dir)
     result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 1)
     return result

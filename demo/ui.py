@@ -83,8 +83,20 @@ def build_demo(compare_fn=None) -> gr.Blocks:
     if compare_fn is None:
         from core.service import compare_dict as compare_fn  # noqa: N813
 
-    def on_compare(text, language, english_only=False):
-        return compare_fn(text, language, english_only) if english_only else compare_fn(text, language)
+    def on_compare(text, language):
+        return compare_fn(text, language)
+
+    def on_english_only(text, on):
+        """The optional third column, run after the main comparison (the public `compare` API is unchanged)."""
+        from dataclasses import asdict
+
+        from core.inference import english_only_output
+
+        if not on or not str(text or "").strip():
+            return "", "", None
+        m = asdict(english_only_output(text))
+        probs = {f"{k} ★": v for k, v in (m.get("star_probs") or {}).items()}
+        return stars_line(m), (f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""), probs or None
 
     def render(res: dict):
         res = res or {}
@@ -96,13 +108,7 @@ def build_demo(compare_fn=None) -> gr.Blocks:
             m = (res.get("models") or {}).get(key) or {}
             probs = {f"{k} ★": v for k, v in (m.get("star_probs") or {}).items()}
             outs += [stars_line(m), title_html(m, lang), probs or None]
-        m = (res.get("models") or {}).get(ENGLISH_ONLY)
-        if m is None:
-            note = "Press **Compare** to add its rating." if res.get("models") else ""
-        else:
-            note = f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""
-        probs = {f"{k} ★": v for k, v in ((m or {}).get("star_probs") or {}).items()}
-        return outs + [stars_line(m or {}), note, probs or None]
+        return outs
 
     with gr.Blocks(title="Cross-lingual Review Lab") as demo:
         gr.Markdown("# Cross-lingual Review Lab\nTrain on English reviews only: does it work on German? "
@@ -136,9 +142,9 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                         gr.Markdown("## English-only base (MiniLM)\nThe same English recipe on all-MiniLM-L6-v2, "
                                     "whose vocabulary is English only. It rates; it writes no title.")
                         stars = gr.Markdown(elem_id=f"stars-{ENGLISH_ONLY}")
-                        note = gr.Markdown(elem_id=f"note-{ENGLISH_ONLY}")
+                        note = gr.Markdown("Press **Compare** to add its rating.", elem_id=f"note-{ENGLISH_ONLY}")
                         probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{ENGLISH_ONLY}")
-                        cols += [stars, note, probs]
+                        third_outs = [stars, note, probs]
                 with gr.Accordion("Why? Where each model puts this review, and how each base splits it into pieces",
                                   open=False, elem_id="why"):
                     the_map = load_map()
@@ -171,9 +177,11 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                 evidence_tab()
 
         outputs = [detected, detected_md, status] + cols
-        button.click(on_compare, [text, language, english_only], raw, api_name="compare", concurrency_limit=2,
-                     concurrency_id="models")
-        text.submit(on_compare, [text, language, english_only], raw, api_visibility="private", concurrency_limit=2,
+        for ev in (button.click(on_compare, [text, language], raw, api_name="compare", concurrency_limit=2,
+                                concurrency_id="models"),
+                   text.submit(on_compare, [text, language], raw, api_visibility="private", concurrency_limit=2,
+                               concurrency_id="models")):
+            ev.then(on_english_only, [text, english_only], third_outs, api_visibility="private", concurrency_limit=2,
                     concurrency_id="models")
         english_only.change(lambda on: gr.Column(visible=bool(on)), english_only, third, api_visibility="private",
                             queue=False)
