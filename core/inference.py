@@ -110,7 +110,9 @@ class FairLock:
 class Engine:
     """One base, two adapters, two heads; everything a comparison needs, loaded once."""
 
-    def __init__(self, models_dir: str | os.PathLike | None = None, names: tuple[str, ...] = MODEL_NAMES):
+    def __init__(self, models_dir: str | os.PathLike | None = None, names: tuple[str, ...] = MODEL_NAMES,
+                 base_from_env: bool = True):
+        """`base_from_env=False` ignores CROSSLINGUAL_BASE (`--base`): for a model trained on another base."""
         from peft import PeftModel
 
         from .base import load_base
@@ -127,7 +129,7 @@ class Engine:
         self.dirs = dirs
         self.settings: dict[str, ModelSettings] = {n: read_settings(d) for n, d in dirs.items()}
         s0 = self.settings[names[0]]
-        self.tokenizer, bert = load_base(os.environ.get("CROSSLINGUAL_BASE") or s0.base)
+        self.tokenizer, bert = load_base((base_from_env and os.environ.get("CROSSLINGUAL_BASE")) or s0.base)
         peft_model = None
         try:
             for n in names:
@@ -243,7 +245,8 @@ def get_english_only_engine(models_dir: str | os.PathLike | None = None) -> Engi
     key = Path(models_dir or os.environ.get("CROSSLINGUAL_MODELS") or DEFAULT_MODELS)
     with _english_only_lock:
         if key not in _english_only:
-            _english_only[key] = Engine(key, names=(ENGLISH_ONLY_MODEL,))
+            # its own base (the English-only MiniLM) whatever `--base` says for the two main models
+            _english_only[key] = Engine(key, names=(ENGLISH_ONLY_MODEL,), base_from_env=False)
         return _english_only[key]
 
 

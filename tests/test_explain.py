@@ -149,3 +149,13 @@ def test_the_app_does_not_load_the_english_only_model_at_start_up():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split()[-2:] == ["0", "True"]
+
+
+def test_the_english_only_model_keeps_its_own_base_when_the_main_base_is_overridden(monkeypatch):
+    """`python app.py --base X` sets CROSSLINGUAL_BASE for the two main models; the MiniLM column must not follow."""
+    from core.inference import Engine
+
+    monkeypatch.setenv("CROSSLINGUAL_BASE", "/nonexistent/base-for-the-main-models")
+    small = Engine(names=(ENGLISH_ONLY_MODEL,), base_from_env=False)
+    row = small.run(["Great blender, strong motor."], titles=False)[ENGLISH_ONLY_MODEL][0]
+    assert len(row["star_probs"]) == 5
