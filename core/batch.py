@@ -27,7 +27,7 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from . import langid
-from .data import DataError, stars_to_polarity
+from .data import DataError, length_batches, stars_to_polarity
 from .inference import MAX_CHARS, prepare_text
 
 MAX_BYTES = 50 * 1024 * 1024
@@ -479,8 +479,7 @@ def predict_table(read: TableRead, engine=None, batch_size: int = 16,
                   progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Both models on every row of ``read``; one output row per input row, in input order.
 
-    Rows are batched by length so padding stays small (a 2,000-word review next to a
-    one-liner makes the whole batch cost 2,000 words). The trunk runs once per batch for
+    Rows are batched by length so padding stays small (`data.length_batches`). The trunk runs once per batch for
     both models (Engine.run), and each row's badge logic is the same as the single-review
     contract's (Engine.model_output), so a row here matches what ``compare`` says.
     """
@@ -495,12 +494,9 @@ def predict_table(read: TableRead, engine=None, batch_size: int = 16,
     texts = [prepare_text(v)[0] for v in read.df[read.column].tolist()]
     rows_idx = [int(i) for i in read.df.index.tolist()]
     total = len(texts)
-    order = sorted(range(total), key=lambda i: len(texts[i]))
     results: list[dict | None] = [None] * total
-    batch_size = max(1, int(batch_size))
     done = 0
-    for s in range(0, total, batch_size):
-        chunk = order[s : s + batch_size]
+    for chunk in length_batches(texts, max(1, int(batch_size))):
         out = engine.run([texts[i] for i in chunk])
         for j, i in enumerate(chunk):
             lang = langid.detect(texts[i]).language

@@ -290,3 +290,10 @@ def load_all(include_pattern: bool = True, marc: Iterable[Path] = ()) -> list[Re
     for p in marc:
         reviews += load_marc(Path(p))
     return reviews
+
+
+def length_batches(texts: list[str], size: int) -> list[list[int]]:
+    """Indices of `texts` in batches of `size`, shortest first: similar lengths share a batch, so padding stays
+    small (a 2,000-word review next to a one-liner would make the whole batch cost 2,000 words)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    return [order[s : s + size] for s in range(0, len(order), size)]

@@ -56,9 +56,9 @@ def predict_all(engine: Engine, reviews: list[D.Review], names, batch: int = 16)
     uniq = list({r.uid: r for r in reviews}.values())
     for want_titles in (False, True):
         rows = [r for r in uniq if bool(r.title) == want_titles]
-        rows.sort(key=lambda r: len(r.body))
-        for s in tqdm(range(0, len(rows), batch), desc=f"predict ({'titles' if want_titles else 'ratings'})"):
-            chunk = rows[s : s + batch]
+        for idx in tqdm(D.length_batches([r.body for r in rows], batch),
+                        desc=f"predict ({'titles' if want_titles else 'ratings'})"):
+            chunk = [rows[i] for i in idx]
             res = engine.run([r.body for r in chunk], names=tuple(names), titles=want_titles)
             for n in names:
                 for r, row in zip(chunk, res[n]):
@@ -71,10 +71,8 @@ def embed_base(engine: Engine, texts: list[str], batch: int = 32) -> torch.Tenso
     from .models import mean_pool
 
     out = torch.zeros(len(texts), engine.bert.config.hidden_size)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch: less padding
     with torch.inference_mode(), engine.lock, engine.peft_model.disable_adapter():
-        for s in range(0, len(order), batch):
-            idx = order[s : s + batch]
+        for idx in D.length_batches(texts, batch):
             enc = engine.encode([texts[i] for i in idx])
             h = engine.bert(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
             out[idx] = torch.nn.functional.normalize(mean_pool(h, enc.attention_mask), dim=-1)

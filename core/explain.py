@@ -50,10 +50,8 @@ def adapter_fingerprint(model_dir: Path) -> str:
 
 def pooled_vectors(engine, texts: list[str], batch: int = 16) -> dict[str, np.ndarray]:
     """{model: (n, hidden)} rating-head inputs, through `Engine.run` itself (so the map cannot drift from it)."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch: less padding
     out: dict[str, np.ndarray] = {}
-    for s in range(0, len(order), batch):
-        idx = order[s : s + batch]
+    for idx in D.length_batches(texts, batch):
         rows = engine.run([texts[i] for i in idx], titles=False, vectors=True)
         for n, rs in rows.items():
             if n not in out:

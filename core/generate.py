@@ -43,7 +43,7 @@ def shortlisted(decoder: nn.Module, ids: torch.Tensor):
     old_emb, old_dec = emb.word_embeddings, pred.decoder
     W = old_emb.weight[ids]
     small = nn.Embedding(len(ids), W.shape[1], _weight=W, _freeze=True)
-    head = nn.Linear(W.shape[1], len(ids), bias=True)
+    head = nn.utils.skip_init(nn.Linear, W.shape[1], len(ids), bias=True)  # both parameters are set just below
     head.weight = nn.Parameter(W, requires_grad=False)
     head.bias = nn.Parameter(old_dec.bias[ids], requires_grad=False)
     emb.word_embeddings, pred.decoder = small, head

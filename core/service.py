@@ -12,12 +12,12 @@ from .inference import compare
 log = logging.getLogger(__name__)
 
 
-def compare_dict(text, language: str | None = None, english_only: bool = False) -> dict:
+def compare_dict(text, language: str | None = None) -> dict:
     """`compare(...).to_dict()`, or a result carrying a clear message instead of a traceback."""
     try:
         if language in (None, "", "auto"):
             language = None
-        return compare(text, language=language, english_only=bool(english_only)).to_dict()
+        return compare(text, language=language).to_dict()
     except Exception as exc:  # noqa: BLE001 - the UI must stay up; the log keeps the traceback
         log.exception("compare failed")
         return {"language": "unknown", "language_probs": {}, "language_note": "", "models": {},

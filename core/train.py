@@ -72,11 +72,9 @@ class Features(torch.utils.data.Dataset):
         from tqdm.auto import tqdm
 
         self.items = []
-        order = sorted(range(len(reviews)), key=lambda i: len(reviews[i].body))
         feats: dict[int, torch.Tensor] = {}
-        bs = 32
-        for s in tqdm(range(0, len(order), bs), desc=f"trunk features: {desc}", leave=False):
-            idx = order[s : s + bs]
+        for idx in tqdm(D.length_batches([r.body for r in reviews], 32), desc=f"trunk features: {desc}",
+                        leave=False):
             enc = tokenizer([cfg.prefix + reviews[i].body for i in idx], truncation=True,
                             max_length=cfg.max_train_tokens, padding=True, return_tensors="pt")
             h = trunk(enc.input_ids, enc.attention_mask)

@@ -51,6 +51,11 @@ def stars_line(out: dict) -> str:
     return f"### {'★' * s}{'☆' * (5 - s)}  {s}/5 · {out.get('polarity', '')}"
 
 
+def star_label(out: dict) -> dict | None:
+    """Star probabilities as gr.Label wants them (None clears the label)."""
+    return {f"{k} ★": v for k, v in (out.get("star_probs") or {}).items()} or None
+
+
 def title_html(out: dict, input_lang: str) -> str:
     """The generated title as escaped text, with its language and a badge saying what kind of title it is."""
     if not out:
@@ -95,8 +100,7 @@ def build_demo(compare_fn=None) -> gr.Blocks:
         if not on or not str(text or "").strip():
             return "", "", None
         m = asdict(english_only_output(text))
-        probs = {f"{k} ★": v for k, v in (m.get("star_probs") or {}).items()}
-        return stars_line(m), (f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""), probs or None
+        return stars_line(m), (f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""), star_label(m)
 
     def render(res: dict):
         res = res or {}
@@ -106,8 +110,7 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                 + (" (set by you)" if res.get("language_source") == "override" else ""), status_text(res)]
         for key, _ in COLUMNS:
             m = (res.get("models") or {}).get(key) or {}
-            probs = {f"{k} ★": v for k, v in (m.get("star_probs") or {}).items()}
-            outs += [stars_line(m), title_html(m, lang), probs or None]
+            outs += [stars_line(m), title_html(m, lang), star_label(m)]
         return outs
 
     with gr.Blocks(title="Cross-lingual Review Lab") as demo:
