@@ -106,7 +106,7 @@ def test_why_view_maps_a_german_review_as_a_highlighted_ring_on_both_models(page
         plot.scroll_into_view_if_needed()
         page.wait_for_function(f"document.querySelectorAll(\"#map-{key} {ring}\").length >= 17", timeout=30_000)
         assert plot.is_visible()
-        legend = plot.locator("svg").first.text_content()
+        legend = plot.text_content()  # the legend's labels, in whichever of the plot's SVGs they render
         assert "your review" in legend and "German · negative" in legend and "English · positive" in legend
         assert plot.locator("svg path[stroke='#1f4e9e']").count() > 100  # English positive reviews
     note = page.locator("#map-neighbours").inner_text()
