@@ -56,13 +56,25 @@ def shortlisted(decoder: nn.Module, ids: torch.Tensor):
         decoder.config.vocab_size = vocab
 
 
-def decoder_cache(decoder: nn.Module):
-    """A self- plus cross-attention KV cache, so the encoder states' keys and values are computed once per
-    title rather than at every step. It must be passed explicitly: for a decoder-only class such as
-    BertLMHeadModel, `generate` would create a plain DynamicCache, which Bert's cross-attention rejects."""
+def decoder_cache(decoder: nn.Module, top: torch.Tensor | None = None, beams: int = 1):
+    """A self- plus cross-attention KV cache. It must be passed explicitly: for a decoder-only class such as
+    BertLMHeadModel, `generate` would create a plain DynamicCache, which Bert's cross-attention rejects.
+
+    With `top`, the cross-attention keys and values are filled in here, once per review, and repeated for the
+    beams: `generate` would otherwise compute them from its beam-expanded copy of the encoder states, the same
+    128-token projection three times over."""
     from transformers import DynamicCache, EncoderDecoderCache
 
-    return EncoderDecoderCache(DynamicCache(config=decoder.config), DynamicCache(config=decoder.config))
+    cache = EncoderDecoderCache(DynamicCache(config=decoder.config), DynamicCache(config=decoder.config))
+    if top is not None:
+        for i, layer in enumerate(decoder.bert.encoder.layer):
+            att = layer.crossattention.self
+            shape = (*top.shape[:-1], -1, att.attention_head_size)
+            k, v = (proj(top).view(shape).transpose(1, 2).repeat_interleave(beams, dim=0)
+                    for proj in (att.key, att.value))
+            cache.cross_attention_cache.update(k, v, i)
+            cache.is_updated[i] = True
+    return cache
 
 
 def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
@@ -72,7 +84,7 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
     bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     kw = dict(encoder_hidden_states=top, encoder_attention_mask=mask, max_new_tokens=settings.max_title_tokens,
               num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size, do_sample=False,
-              use_cache=True, cache=decoder_cache(decoder))
+              use_cache=True, cache=decoder_cache(decoder, top, settings.num_beams))
     if vocab is None:
         start = torch.full((top.shape[0], 1), bos, dtype=torch.long)
         return decoder.generate(input_ids=start, eos_token_id=eos, pad_token_id=pad, **kw)
