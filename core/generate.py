@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import DynamicCache, EncoderDecoderCache
 
 VOCAB_FILE = "title_vocab.json"
 
@@ -56,25 +57,51 @@ def shortlisted(decoder: nn.Module, ids: torch.Tensor):
         decoder.config.vocab_size = vocab
 
 
-def decoder_cache(decoder: nn.Module, top: torch.Tensor | None = None, beams: int = 1):
+class SameForAllBeams(DynamicCache):
+    """The cross-attention cache as `decoder_cache` fills it: every beam of a review holds the same keys and
+    values, and beam search only reorders beams within a review, so reordering is a no-op. Skipping it saves
+    copying four 128-token tensors at every step."""
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        return None
+
+
+def cross_kv(decoder: nn.Module, top: torch.Tensor, beams: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Each layer's cross-attention keys and values for the encoder states `top`, computed once per review and
+    repeated for its beams."""
+    out = []
+    for layer in decoder.bert.encoder.layer:
+        att = layer.crossattention.self
+        shape = (*top.shape[:-1], -1, att.attention_head_size)
+        out.append(tuple(proj(top).view(shape).transpose(1, 2).repeat_interleave(beams, dim=0)
+                         for proj in (att.key, att.value)))
+    return out
+
+
+def decoder_cache(decoder: nn.Module, top: torch.Tensor | None = None, beams: int = 1,
+                  kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None):
     """A self- plus cross-attention KV cache. It must be passed explicitly: for a decoder-only class such as
     BertLMHeadModel, `generate` would create a plain DynamicCache, which Bert's cross-attention rejects.
 
-    With `top`, the cross-attention keys and values are filled in here, once per review, and repeated for the
-    beams: `generate` would otherwise compute them from its beam-expanded copy of the encoder states, the same
-    128-token projection three times over."""
-    from transformers import DynamicCache, EncoderDecoderCache
-
-    cache = EncoderDecoderCache(DynamicCache(config=decoder.config), DynamicCache(config=decoder.config))
-    if top is not None:
-        for i, layer in enumerate(decoder.bert.encoder.layer):
-            att = layer.crossattention.self
-            shape = (*top.shape[:-1], -1, att.attention_head_size)
-            k, v = (proj(top).view(shape).transpose(1, 2).repeat_interleave(beams, dim=0)
-                    for proj in (att.key, att.value))
-            cache.cross_attention_cache.update(k, v, i)
-            cache.is_updated[i] = True
+    With `top` (or ready `kv`), the cross-attention keys and values are filled in here, once per review, and
+    repeated for the beams: `generate` would otherwise compute them from its beam-expanded copy of the encoder
+    states, the same 128-token projection three times over."""
+    if kv is None and top is not None:
+        kv = cross_kv(decoder, top, beams)
+    cross = SameForAllBeams(config=decoder.config) if kv is not None else DynamicCache(config=decoder.config)
+    cache = EncoderDecoderCache(DynamicCache(config=decoder.config), cross)
+    for i, (k, v) in enumerate(kv or []):
+        cache.cross_attention_cache.update(k, v, i)
+        cache.is_updated[i] = True
     return cache
+
+
+def shortlist(vocab: torch.Tensor, tokenizer, mask: torch.Tensor, input_ids: torch.Tensor | None) -> torch.Tensor:
+    """Sorted token ids a title may use: the model's title vocabulary, the special tokens, the input's tokens."""
+    parts = [vocab, torch.tensor([tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id])]
+    if input_ids is not None:
+        parts.append(input_ids[mask.bool()])
+    return torch.unique(torch.cat(parts))
 
 
 def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
@@ -88,10 +115,7 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
     if vocab is None:
         start = torch.full((top.shape[0], 1), bos, dtype=torch.long)
         return decoder.generate(input_ids=start, eos_token_id=eos, pad_token_id=pad, **kw)
-    parts = [vocab, torch.tensor([bos, eos, pad])]
-    if input_ids is not None:
-        parts.append(input_ids[mask.bool()])
-    ids = torch.unique(torch.cat(parts))
+    ids = shortlist(vocab, tokenizer, mask, input_ids)
     pos = {int(t): i for i, t in enumerate(ids.tolist())}
     with shortlisted(decoder, ids):
         start = torch.full((top.shape[0], 1), pos[bos], dtype=torch.long)
@@ -103,3 +127,4 @@ def generate_titles(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torc
                     input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None) -> list[str]:
     out = generate_ids(decoder, tokenizer, top, mask, settings, input_ids, vocab)
     return [t.strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
+

@@ -7,21 +7,25 @@ inference: on a 2-core machine one request at a time already uses both cores.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from . import langid
+from . import langid, ort_backend
 from .explain import load_projections
 from .generate import generate_titles, read_title_vocab
 from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes,
                      title_hash, words)
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ROOT / "assets" / "models"
 MODEL_NAMES = ("en_trained", "de_finetuned")
@@ -144,7 +148,15 @@ class Engine:
         self.bert = bert_of(peft_model)
         self.trunk = Trunk(self.bert, s0.trunk_layers)
         self.top_layers = {n: merged_top_layers(self.bert, s0.trunk_layers, n) for n in names}
-        self.heads: dict[str, ReviewHeads] = {n: load_heads(dirs[n], self.bert, self.settings[n]) for n in names}
+        onnx = ort_backend.wanted()
+        decoder_cls = ort_backend.OrtBertDecoder if onnx else None
+        self.heads: dict[str, ReviewHeads] = {n: load_heads(dirs[n], self.bert, self.settings[n], decoder_cls)
+                                              for n in names}
+        self.top_runners: dict = dict(self.top_layers)
+        self.runtime, self.runtime_note = "torch", ""
+        self._pool: ThreadPoolExecutor | None = None
+        if onnx:
+            self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
         # Titles are decoded over each model's title vocabulary plus the input's tokens (core/generate.py):
         # about 7x faster than scoring all 250k rows, and the report measured the change as within a point
@@ -155,6 +167,45 @@ class Engine:
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
         self.map_projection = load_projections(dirs)
 
+    def _use_onnx_runtime(self) -> None:
+        """Move the encoder layers and the decoding steps to ONNX Runtime (core/ort_backend.py). Any failure
+        leaves the Engine on PyTorch, with the reason in `runtime_note`."""
+        cores = torch.get_num_threads()
+        try:
+            trunk = ort_backend.OrtLayers(self.bert.encoder.layer[: self.trunk.k], threads=cores)
+            tops = {n: ort_backend.OrtLayers(self.top_layers[n], threads=cores) for n in self.names}
+            steps = {n: ort_backend.OrtDecoderStep(h.decoder, threads=1)
+                     for n, h in self.heads.items() if h.decoder is not None}
+        except Exception as exc:  # noqa: BLE001 - any export/runtime problem: PyTorch still works
+            self.runtime_note = f"ONNX Runtime unavailable ({type(exc).__name__}: {exc}); running in PyTorch."
+            log.warning(self.runtime_note)
+            return
+        self.trunk.runner = trunk
+        self.top_runners.update(tops)
+        for n, step in steps.items():
+            self.heads[n].decoder.step = step
+        self.runtime = "onnxruntime"
+        self._pool = ThreadPoolExecutor(max_workers=len(self.names), thread_name_prefix="engine-model")
+
+    @contextlib.contextmanager
+    def pytorch_only(self):
+        """Run in PyTorch inside the block, whatever the runtime: the baseline `python -m bench` and the tests
+        compare ONNX Runtime against. Take it while no request is running (it holds the engine's lock)."""
+        with self.lock:
+            saved = (self.trunk.runner, dict(self.top_runners), {n: h.decoder.step for n, h in self.heads.items()
+                                                                 if getattr(h.decoder, "step", None) is not None}, self._pool)
+            self.trunk.runner, self._pool = None, None
+            self.top_runners.update(self.top_layers)
+            for n in saved[2]:
+                self.heads[n].decoder.step = None
+        try:
+            yield self
+        finally:
+            with self.lock:
+                self.trunk.runner, self.top_runners, steps, self._pool = saved
+                for n, step in steps.items():
+                    self.heads[n].decoder.step = step
+
     # -- pieces -------------------------------------------------------------------------------------
     def encode(self, texts: list[str]):
         s = self.settings[self.names[0]]
@@ -164,40 +215,53 @@ class Engine:
     @torch.inference_mode()
     def run(self, texts: list[str], names: tuple[str, ...] | None = None, titles: bool = True,
             fail: dict[str, Exception] | None = None, vectors: bool = False) -> dict[str, list[dict]]:
-        """Ratings and titles for a batch of texts from each model. One trunk pass serves all models.
-        Each row also gets its point on the "Why?" map (`map_xy`) when the map is loaded, and with
-        `vectors=True` the rating head's whole input (`pooled`, for building that map)."""
+        """Ratings and titles for a batch of texts from each model. One trunk pass serves all models. Each row
+        also gets its point on the "Why?" map (`map_xy`) when the map is loaded, and with `vectors=True` the
+        rating head's whole input (`pooled`, for building that map).
+
+        In ONNX Runtime the encoder layers use every core one call at a time, then the two models' titles are
+        decoded side by side, one core each: a decoding step is too small to share across cores."""
         names = names or self.names
-        out: dict[str, list[dict]] = {}
         with self.lock:
             enc = self.encode(texts)
             trunk_h = self.trunk(enc.input_ids, enc.attention_mask)
-            for n in names:
-                top = self.trunk.top(trunk_h, enc.attention_mask, self.top_layers[n])
-                heads = self.heads[n]
-                pooled = mean_pool(top, enc.attention_mask)
-                probs = torch.softmax(heads.rating(pooled), -1).tolist()
-                rows = [{"star_probs": p} for p in probs]
-                if n in self.map_projection:  # a 384x2 matmul: microseconds
-                    mean, comps = self.map_projection[n]
-                    for row, xy in zip(rows, ((pooled - mean) @ comps).tolist()):
-                        row["map_xy"] = [round(xy[0], 4), round(xy[1], 4)]
-                if vectors:
-                    for row, v in zip(rows, pooled.tolist()):
-                        row["pooled"] = v
-                if titles and heads.decoder is not None:
-                    try:
-                        if fail and n in fail:
-                            raise fail[n]
-                        titles_out = generate_titles(heads.decoder, self.tokenizer, top, enc.attention_mask,
-                                                     self.settings[n], enc.input_ids, self.title_vocab[n])
-                        for row, t in zip(rows, titles_out):
-                            row["title"] = t
-                    except Exception as exc:  # one model's generation failing must not blank the other column
-                        for row in rows:
-                            row["title_error"] = f"title generation failed: {exc}"
-                out[n] = rows
+            tops = {n: self.trunk.top(trunk_h, enc.attention_mask, self.top_runners[n]) for n in names}
+            out = {n: self._rating_rows(n, tops[n], enc.attention_mask, vectors) for n in names}
+            jobs = [(n, tops[n], enc, (fail or {}).get(n)) for n in names if titles and self.heads[n].decoder is not None]
+            if self._pool is not None and len(jobs) > 1:
+                done = list(self._pool.map(lambda job: self._titles(*job), jobs))
+            else:
+                done = [self._titles(*job) for job in jobs]
+            for (n, *_), result in zip(jobs, done):
+                for row, (key, value) in zip(out[n], result):
+                    row[key] = value
         return out
+
+    def _rating_rows(self, n: str, top: torch.Tensor, mask: torch.Tensor, vectors: bool) -> list[dict]:
+        pooled = mean_pool(top, mask)
+        probs = torch.softmax(self.heads[n].rating(pooled), -1).tolist()
+        rows = [{"star_probs": p} for p in probs]
+        if n in self.map_projection:  # a 384x2 matmul: microseconds
+            mean, comps = self.map_projection[n]
+            for row, xy in zip(rows, ((pooled - mean) @ comps).tolist()):
+                row["map_xy"] = [round(xy[0], 4), round(xy[1], 4)]
+        if vectors:
+            for row, v in zip(rows, pooled.tolist()):
+                row["pooled"] = v
+        return rows
+
+    @torch.inference_mode()  # a pool thread does not inherit the caller's inference mode
+    def _titles(self, n: str, top: torch.Tensor, enc, fail: Exception | None) -> list[tuple[str, str]]:
+        """("title", text) per review, or ("title_error", why): one model's generation failing must not blank
+        the other column."""
+        try:
+            if fail is not None:
+                raise fail
+            return [("title", t) for t in generate_titles(self.heads[n].decoder, self.tokenizer, top,
+                                                           enc.attention_mask, self.settings[n], enc.input_ids,
+                                                           self.title_vocab[n])]
+        except Exception as exc:  # noqa: BLE001
+            return [("title_error", f"title generation failed: {exc}")] * top.shape[0]
 
     def model_output(self, name: str, row: dict, input_lang: str, text: str) -> ModelOutput:
         p = row["star_probs"]

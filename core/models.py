@@ -71,6 +71,7 @@ class Trunk:
     def __init__(self, bert: nn.Module, k: int):
         self.bert = bert
         self.k = k
+        self.runner = None  # the same layers in ONNX Runtime, when the Engine sets one (core/ort_backend.py)
 
     def mask(self, hidden: torch.Tensor, attention_mask: torch.Tensor):
         from transformers.masking_utils import create_bidirectional_mask
@@ -80,15 +81,18 @@ class Trunk:
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             h = self.bert.embeddings(input_ids=input_ids)
+            if self.runner is not None:
+                return self.runner(h, attention_mask)
             m = self.mask(h, attention_mask)
             for layer in self.bert.encoder.layer[: self.k]:
                 h = layer(h, attention_mask=m)
         return h
 
-    def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor, layers: nn.ModuleList | None = None
-            ) -> torch.Tensor:
+    def top(self, hidden: torch.Tensor, attention_mask: torch.Tensor, layers=None) -> torch.Tensor:
         """The remaining layers: through whichever LoRA adapter is active, or through `layers` (one model's
-        merged copy, see `merged_top_layers`)."""
+        merged copy, see `merged_top_layers`, or that copy in ONNX Runtime: a callable (hidden, mask))."""
+        if layers is not None and not isinstance(layers, nn.ModuleList):
+            return layers(hidden, attention_mask)
         m = self.mask(hidden, attention_mask)
         for layer in layers if layers is not None else self.bert.encoder.layer[self.k :]:
             hidden = layer(hidden, attention_mask=m)
@@ -272,7 +276,8 @@ def read_settings(model_dir: Path) -> ModelSettings:
         raise ModelDirError(f"{path} is corrupt ({exc}); re-run `python -m core train`.") from exc
 
 
-def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings) -> ReviewHeads:
+def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings, decoder_cls=None) -> ReviewHeads:
+    """`decoder_cls`: a BertLMHeadModel subclass to build the title decoder as (core/ort_backend.py)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transformers import BertConfig, BertLMHeadModel
@@ -284,7 +289,7 @@ def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings) -> Rev
         # every decoder weight is loaded below or tied to the base: skip the random init (it fills a 250k-row
         # embedding matrix and output layer, seconds of start-up, only to throw them away)
         with no_init_weights():
-            decoder = BertLMHeadModel(BertConfig.from_json_file(str(model_dir / DECODER_CONFIG)))
+            decoder = (decoder_cls or BertLMHeadModel)(BertConfig.from_json_file(str(model_dir / DECODER_CONFIG)))
         tie_decoder(decoder, bert)
     heads = ReviewHeads(bert, settings, decoder=decoder)
     try:

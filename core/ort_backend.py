@@ -1,0 +1,246 @@
+"""The encoder layers and the title decoder's steps in ONNX Runtime.
+
+Why: on a 2-core CPU a comparison is mostly small matrix products (a title is ~9 beam-search steps over
+3-row matrices), and PyTorch spends longer dispatching each of them through `transformers`' modules than
+multiplying. ONNX Runtime runs the same layers as one graph per call. What runs there is exported from the
+loaded models themselves (each model's LoRA merged in), in float32, so the outputs equal PyTorch's to about
+1e-5: tests/test_ort_backend.py checks that titles and stars are the same both ways.
+
+- `LayerStack`: a run of encoder layers (the shared trunk, or one model's top layers); the word-embedding
+  lookup stays in PyTorch so the 250k-row table is held once.
+- `DecoderStep` + `OrtBertDecoder`: one decoding step, vocabulary projection included (its rows are an
+  input, for the title shortlist), with the KV caches as plain tensors. `transformers`' `generate` still
+  drives the beam search; only the model's forward is replaced. The Engine decodes the two models' titles
+  side by side, one core each.
+
+Graphs are exported once per set of weights and cached under the user cache (keyed by a hash of those
+weights). `CROSSLINGUAL_RUNTIME=torch` turns all this off; without `onnxruntime` installed, or if an export
+fails, the Engine says so once and runs in PyTorch.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import BertLMHeadModel
+from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
+
+GRAPH_VERSION = 2  # bump when the exported graphs change, so cached ones are rebuilt
+
+
+def wanted() -> bool:
+    """ONNX Runtime unless CROSSLINGUAL_RUNTIME=torch; False too when the package is missing."""
+    if os.environ.get("CROSSLINGUAL_RUNTIME", "onnx").strip().lower() == "torch":
+        return False
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, T) of 1/0 -> (B, 1, 1, T) of 0/-inf-ish, what Bert's attention adds to its scores."""
+    return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+class LayerStack(nn.Module):
+    """Encoder layers from hidden states and a padding mask: the part of the encoder worth exporting."""
+
+    def __init__(self, layers: nn.ModuleList):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = additive_mask(mask, hidden.dtype)
+        for layer in self.layers:
+            hidden = layer(hidden, attention_mask=m)
+        return hidden
+
+
+class DecoderStep(nn.Module):
+    """One new token through the decoder's layers and its prediction head, the caches in and out as tensors.
+
+    Inputs: the new token's embedding (B, 1, H), the encoder's padding mask (B, T), the vocabulary projection
+    (V, H) and bias (V) (inputs, not weights, because the title shortlist picks its V rows per review), then
+    per layer the self-attention keys and values so far (B, heads, P, d), then per layer the cross-attention
+    keys and values (B, heads, T, d). Outputs: the logits (B, 1, V) and per layer the self-attention keys and
+    values including the new token. The HF layers run unchanged on a cache object built from the inputs."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.layers = decoder.bert.encoder.layer
+        self.transform = decoder.cls.predictions.transform
+
+    def forward(self, x: torch.Tensor, enc_mask: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor,
+                *kv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        n = len(self.layers)
+        past, cross = kv[: 2 * n], kv[2 * n :]
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        for i in range(n):
+            cache.self_attention_cache.update(past[2 * i], past[2 * i + 1], i)
+            cache.cross_attention_cache.update(cross[2 * i], cross[2 * i + 1], i)
+            cache.is_updated[i] = True
+        m = additive_mask(enc_mask, x.dtype)
+        for layer in self.layers:  # encoder_hidden_states only switches cross-attention on: keys come from the cache
+            x = layer(x, attention_mask=None, encoder_hidden_states=cross[0], encoder_attention_mask=m, cache=cache)
+        out = [torch.nn.functional.linear(self.transform(x), head_w, head_b)]
+        for layer in cache.self_attention_cache.layers:
+            out += [layer.keys, layer.values]
+        return tuple(out)
+
+
+def _digest(module: nn.Module, kind: str) -> str:
+    import onnxruntime
+
+    h = hashlib.sha1(f"{kind}|{GRAPH_VERSION}|{torch.__version__}|{onnxruntime.__version__}".encode())
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def _graph_dir() -> Path:
+    from .base import cache_root
+
+    d = cache_root() / "onnx"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+    except OSError:  # a read-only cache: export into a private temporary folder instead
+        return Path(tempfile.mkdtemp(prefix="crosslingual-onnx-"))
+
+
+def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str],
+            axes: dict[str, dict[int, str]]) -> None:
+    import warnings
+
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python bools: shapes here are all dynamic axes
+        torch.onnx.export(module.eval(), args, str(tmp), dynamo=False, input_names=inputs, output_names=outputs,
+                          dynamic_axes=axes, opset_version=17, do_constant_folding=True)
+    tmp.replace(path)  # atomic: a second process never reads half a file
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    # threads spin while a call runs (a third faster for the encoder) but stop when it returns: spinning on
+    # would take the cores the two title decoders need next
+    so.add_session_config_entry("session.force_spinning_stop", "1")
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _load_or_export(path: Path, export, threads: int):
+    """The session for the graph at `path`, exporting it first if it is not cached. A cached file that ONNX
+    Runtime cannot read (a disk hiccup, a killed write from an older version) is exported again, once."""
+    if not path.exists():
+        export(path)
+    try:
+        return _session(path, threads)
+    except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
+        path.unlink(missing_ok=True)
+        export(path)
+        return _session(path, threads)
+
+
+class OrtLayers:
+    """`LayerStack(layers)` in ONNX Runtime; called like the torch stack: (hidden, mask) -> hidden."""
+
+    def __init__(self, layers: nn.ModuleList, threads: int = 1):
+        stack = LayerStack(layers).eval()
+        hidden = layers[0].attention.self.query.in_features
+        self.path = _graph_dir() / f"layers-{_digest(stack, 'layers')}.onnx"
+        args = (torch.randn(2, 7, hidden), torch.ones(2, 7, dtype=torch.long))
+        axes = {"hidden": {0: "b", 1: "t"}, "mask": {0: "b", 1: "t"}, "out": {0: "b", 1: "t"}}
+        self.session = _load_or_export(self.path, lambda p: _export(stack, args, p, ["hidden", "mask"], ["out"], axes),
+                                       threads)
+
+    def __call__(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        feed = {"hidden": hidden.detach().contiguous().numpy(), "mask": mask.to(torch.long).numpy()}
+        return torch.from_numpy(self.session.run(None, feed)[0])
+
+
+class OrtDecoderStep:
+    """`DecoderStep(decoder)` in ONNX Runtime."""
+
+    def __init__(self, decoder: nn.Module, threads: int = 1):
+        step = DecoderStep(decoder).eval()
+        cfg = decoder.config
+        self.n = cfg.num_hidden_layers
+        self.heads, self.head_dim = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
+        self.inputs = (["x", "enc_mask", "head_w", "head_b"] + [f"past_{k}{i}" for i in range(self.n) for k in "kv"]
+                       + [f"cross_{k}{i}" for i in range(self.n) for k in "kv"])
+        outputs = ["logits"] + [f"new_{k}{i}" for i in range(self.n) for k in "kv"]
+        self.path = _graph_dir() / f"decoder-{_digest(step, 'decoder')}.onnx"
+        B, T, V, H = 3, 7, 11, cfg.hidden_size
+        args = (torch.randn(B, 1, H), torch.ones(B, T, dtype=torch.long), torch.randn(V, H), torch.randn(V),
+                *[torch.randn(B, self.heads, 2, self.head_dim) for _ in range(2 * self.n)],
+                *[torch.randn(B, self.heads, T, self.head_dim) for _ in range(2 * self.n)])
+        axes = {"x": {0: "b"}, "enc_mask": {0: "b", 1: "t"}, "head_w": {0: "v"}, "head_b": {0: "v"},
+                "logits": {0: "b", 2: "v"}}
+        axes.update({k: {0: "b", 2: "p"} for k in self.inputs if k.startswith("past")})
+        axes.update({k: {0: "b", 2: "t"} for k in self.inputs if k.startswith("cross")})
+        axes.update({k: {0: "b", 2: "p1"} for k in outputs[1:]})
+        self.session = _load_or_export(self.path, lambda p: _export(step, args, p, self.inputs, outputs, axes),
+                                       threads)
+
+    def __call__(self, x: torch.Tensor, enc_mask: torch.Tensor, head: tuple[torch.Tensor, torch.Tensor],
+                 past: list[torch.Tensor] | None, cross: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """`head`: the vocabulary projection's (weight, bias); `past` None on the first step.
+        Returns the logits and the new keys/values."""
+        if past is None:
+            empty = np.zeros((x.shape[0], self.heads, 0, self.head_dim), np.float32)
+            past_np = [empty] * (2 * self.n)
+        else:
+            past_np = [t.contiguous().numpy() for t in past]
+        arrays = [x.contiguous().numpy(), enc_mask.to(torch.long).numpy(), *(t.detach().contiguous().numpy() for t in head),
+                  *past_np, *[t.contiguous().numpy() for t in cross]]
+        out = self.session.run(None, dict(zip(self.inputs, arrays)))
+        return torch.from_numpy(out[0]), [torch.from_numpy(o) for o in out[1:]]
+
+
+class OrtBertDecoder(BertLMHeadModel):
+    """BertLMHeadModel whose decoding steps run through an `OrtDecoderStep` once one is attached (`step`).
+
+    Everything else, training included, is the parent class unchanged; so is any call that does not come
+    with the prefilled cross-attention cache of core/generate.decoder_cache."""
+
+    step: OrtDecoderStep | None = None
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, labels=None,
+                cache=None, use_cache=None, logits_to_keep=0, **kwargs):
+        fast = (self.step is not None and labels is None and cache is not None and input_ids is not None
+                and input_ids.shape[1] == 1 and all(cache.is_updated.get(i) for i in range(self.step.n)))
+        if not fast:
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask,
+                                   token_type_ids=token_type_ids, position_ids=position_ids,
+                                   inputs_embeds=inputs_embeds, encoder_hidden_states=encoder_hidden_states,
+                                   encoder_attention_mask=encoder_attention_mask, labels=labels, cache=cache,
+                                   use_cache=use_cache, logits_to_keep=logits_to_keep, **kwargs)
+        selfc, crossc = cache.self_attention_cache, cache.cross_attention_cache
+        done = cache.get_seq_length()
+        x = self.bert.embeddings(input_ids=input_ids, position_ids=torch.full_like(input_ids, done))
+        past = [t for layer in selfc.layers[: self.step.n] for t in (layer.keys, layer.values)] if done else None
+        cross = [t for layer in crossc.layers[: self.step.n] for t in (layer.keys, layer.values)]
+        proj = self.cls.predictions.decoder  # the vocabulary projection, shortlisted or not
+        logits, kv = self.step(x, encoder_attention_mask, (proj.weight, proj.bias), past, cross)
+        for i in range(self.step.n):
+            if done:
+                selfc.layers[i].keys, selfc.layers[i].values = kv[2 * i], kv[2 * i + 1]
+            else:  # the first step initialises each layer (all layers: layer 0's length is what `done` reads)
+                selfc.update(kv[2 * i], kv[2 * i + 1], i)
+        return CausalLMOutputWithCrossAttentions(logits=logits, cache=cache)
