@@ -107,6 +107,10 @@ def main() -> None:
             ((torch.zeros(1, mean.shape[0]) - mean) @ comps).tolist()
             map_frame(n, models[n]["map_xy"])
     res["map_ms_per_comparison"] = round((time.perf_counter() - t) * 1000 / 20, 2)
+    # ONNX Runtime (core/ort_backend.py, on by default) against the same comparison in PyTorch
+    res["runtime"] = engine.runtime
+    with engine.pytorch_only():
+        res["single_p50_ms_128_pytorch"] = round(statistics.median(compare_ms(text)), 1)
     # the title shortlist (core/generate.py, on by default) against full-vocabulary decoding: speed at 128
     # tokens and how often the titles are identical
     short_vocab = dict(engine.title_vocab)
@@ -124,8 +128,9 @@ def main() -> None:
     batch.predict_table(read, engine=engine)
     res["batch_reviews_per_s"] = round(a.n / (time.perf_counter() - t), 3)
     t = time.perf_counter()
-    for r in reviews:
-        naive_one(engine, r)
+    with engine.pytorch_only():  # the naive way runs plain PyTorch
+        for r in reviews:
+            naive_one(engine, r)
     res["naive_reviews_per_s"] = round(a.n / (time.perf_counter() - t), 3)
     res["batch_speedup"] = round(res["batch_reviews_per_s"] / res["naive_reviews_per_s"], 2)
     res["n_batch_reviews"] = a.n

@@ -30,7 +30,7 @@ from torch import nn
 from transformers import BertLMHeadModel
 from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
-GRAPH_VERSION = 2  # bump when the exported graphs change, so cached ones are rebuilt
+GRAPH_VERSION = 3  # bump when the exported graphs change, so cached ones are rebuilt
 
 
 def wanted() -> bool:
@@ -91,7 +91,9 @@ class DecoderStep(nn.Module):
         m = additive_mask(enc_mask, x.dtype)
         for layer in self.layers:  # encoder_hidden_states only switches cross-attention on: keys come from the cache
             x = layer(x, attention_mask=None, encoder_hidden_states=cross[0], encoder_attention_mask=m, cache=cache)
-        out = [torch.nn.functional.linear(self.transform(x), head_w, head_b)]
+        # 2-D, so the projection exports as one Gemm reading head_w in place (a 3-D MatMul would first
+        # materialise its transpose: 384 MB per step for the full vocabulary)
+        out = [torch.nn.functional.linear(self.transform(x)[:, 0, :], head_w, head_b)[:, None, :]]
         for layer in cache.self_attention_cache.layers:
             out += [layer.keys, layer.values]
         return tuple(out)
@@ -140,6 +142,9 @@ def _session(path: Path, threads: int):
     # threads spin while a call runs (a third faster for the encoder) but stop when it returns: spinning on
     # would take the cores the two title decoders need next
     so.add_session_config_entry("session.force_spinning_stop", "1")
+    # no memory arena: it keeps the largest batch's activations for the life of the process (hundreds of MB
+    # after one 512-token batch), and a single review's tensors are too small for it to save any time
+    so.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
