@@ -19,9 +19,11 @@ fails, the Engine says so once and runs in PyTorch.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -148,11 +150,28 @@ def _session(path: Path, threads: int):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+KEEP_DAYS = 14  # cached graphs unused for this long are deleted (each retrained model leaves ~150 MB)
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    cutoff = time.time() - KEEP_DAYS * 86400
+    for old in folder.glob("*.onnx"):
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:  # another process got there first, or a read-only cache
+            pass
+
+
 def _load_or_export(path: Path, export, threads: int):
     """The session for the graph at `path`, exporting it first if it is not cached. A cached file that ONNX
     Runtime cannot read (a disk hiccup, a killed write from an older version) is exported again, once."""
-    if not path.exists():
+    if path.exists():
+        with contextlib.suppress(OSError):
+            os.utime(path)  # its modification time says when it was last used: see _prune
+    else:
         export(path)
+        _prune(path.parent, path)
     try:
         return _session(path, threads)
     except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types

@@ -72,3 +72,16 @@ def test_runtime_setting_is_read_forgivingly(monkeypatch, value):
     assert ort_backend.wanted() is False
     monkeypatch.setenv("CROSSLINGUAL_RUNTIME", "onnx")
     assert ort_backend.wanted() is True
+
+
+def test_cached_graphs_unused_for_two_weeks_are_pruned(tmp_path):
+    from core.ort_backend import KEEP_DAYS, _prune
+
+    stale, fresh, keep = (tmp_path / f"{n}.onnx" for n in ("stale", "fresh", "keep"))
+    for p in (stale, fresh, keep):
+        p.write_bytes(b"x")
+    old = __import__("time").time() - (KEEP_DAYS + 1) * 86400
+    os.utime(stale, (old, old))
+    os.utime(keep, (old, old))  # the graph just loaded is never removed
+    _prune(tmp_path, keep)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh.onnx", "keep.onnx"]
