@@ -228,7 +228,9 @@ class Engine:
             tops = {n: self.trunk.top(trunk_h, enc.attention_mask, self.top_runners[n]) for n in names}
             out = {n: self._rating_rows(n, tops[n], enc.attention_mask, vectors) for n in names}
             jobs = [(n, tops[n], enc, (fail or {}).get(n)) for n in names if titles and self.heads[n].decoder is not None]
-            if self._pool is not None and len(jobs) > 1:
+            # side by side only over the shortlists: full-vocabulary decoding holds a (beams x 250k) score
+            # matrix per review, and two at once can double a batch's peak memory
+            if self._pool is not None and len(jobs) > 1 and all(self.title_vocab[n] is not None for n, *_ in jobs):
                 done = list(self._pool.map(lambda job: self._titles(*job), jobs))
             else:
                 done = [self._titles(*job) for job in jobs]
