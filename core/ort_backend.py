@@ -103,8 +103,11 @@ class DecoderStep(nn.Module):
 
 def _digest(module: nn.Module, kind: str) -> str:
     import onnxruntime
+    import transformers
 
-    h = hashlib.sha1(f"{kind}|{GRAPH_VERSION}|{torch.__version__}|{onnxruntime.__version__}".encode())
+    # the graph is the layers' code as well as their weights: the libraries' versions are part of the key
+    versions = f"{GRAPH_VERSION}|{torch.__version__}|{transformers.__version__}|{onnxruntime.__version__}"
+    h = hashlib.sha1(f"{kind}|{versions}".encode())
     for name, t in module.state_dict().items():
         h.update(name.encode())
         h.update(t.detach().contiguous().float().numpy().tobytes())
