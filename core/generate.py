@@ -78,19 +78,17 @@ def cross_kv(decoder: nn.Module, top: torch.Tensor, beams: int) -> list[tuple[to
     return out
 
 
-def decoder_cache(decoder: nn.Module, top: torch.Tensor | None = None, beams: int = 1,
-                  kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None):
+def decoder_cache(decoder: nn.Module, top: torch.Tensor | None = None, beams: int = 1):
     """A self- plus cross-attention KV cache. It must be passed explicitly: for a decoder-only class such as
     BertLMHeadModel, `generate` would create a plain DynamicCache, which Bert's cross-attention rejects.
 
-    With `top` (or ready `kv`), the cross-attention keys and values are filled in here, once per review, and
-    repeated for the beams: `generate` would otherwise compute them from its beam-expanded copy of the encoder
-    states, the same 128-token projection three times over."""
-    if kv is None and top is not None:
-        kv = cross_kv(decoder, top, beams)
-    cross = SameForAllBeams(config=decoder.config) if kv is not None else DynamicCache(config=decoder.config)
-    cache = EncoderDecoderCache(DynamicCache(config=decoder.config), cross)
-    for i, (k, v) in enumerate(kv or []):
+    With `top`, the cross-attention keys and values are filled in here, once per review, and repeated for the
+    beams: `generate` would otherwise compute them from its beam-expanded copy of the encoder states, the same
+    128-token projection three times over."""
+    if top is None:
+        return EncoderDecoderCache(DynamicCache(config=decoder.config), DynamicCache(config=decoder.config))
+    cache = EncoderDecoderCache(DynamicCache(config=decoder.config), SameForAllBeams(config=decoder.config))
+    for i, (k, v) in enumerate(cross_kv(decoder, top, beams)):
         cache.cross_attention_cache.update(k, v, i)
         cache.is_updated[i] = True
     return cache
@@ -127,4 +125,3 @@ def generate_titles(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torc
                     input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None) -> list[str]:
     out = generate_ids(decoder, tokenizer, top, mask, settings, input_ids, vocab)
     return [t.strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]
-

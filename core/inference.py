@@ -185,26 +185,27 @@ class Engine:
         for n, step in steps.items():
             self.heads[n].decoder.step = step
         self.runtime = "onnxruntime"
-        self._pool = ThreadPoolExecutor(max_workers=len(self.names), thread_name_prefix="engine-model")
+        if len(steps) > 1:  # the threads that decode the models' titles side by side
+            self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="engine-model")
 
     @contextlib.contextmanager
     def pytorch_only(self):
         """Run in PyTorch inside the block, whatever the runtime: the baseline `python -m bench` and the tests
         compare ONNX Runtime against. Take it while no request is running (it holds the engine's lock)."""
+        decoders = [h.decoder for h in self.heads.values() if getattr(h.decoder, "step", None) is not None]
         with self.lock:
-            saved = (self.trunk.runner, dict(self.top_runners), {n: h.decoder.step for n, h in self.heads.items()
-                                                                 if getattr(h.decoder, "step", None) is not None}, self._pool)
+            saved = self.trunk.runner, dict(self.top_runners), [d.step for d in decoders], self._pool
             self.trunk.runner, self._pool = None, None
             self.top_runners.update(self.top_layers)
-            for n in saved[2]:
-                self.heads[n].decoder.step = None
+            for d in decoders:
+                d.step = None
         try:
             yield self
         finally:
             with self.lock:
                 self.trunk.runner, self.top_runners, steps, self._pool = saved
-                for n, step in steps.items():
-                    self.heads[n].decoder.step = step
+                for d, step in zip(decoders, steps):
+                    d.step = step
 
     # -- pieces -------------------------------------------------------------------------------------
     def encode(self, texts: list[str]):
@@ -227,7 +228,8 @@ class Engine:
             trunk_h = self.trunk(enc.input_ids, enc.attention_mask)
             tops = {n: self.trunk.top(trunk_h, enc.attention_mask, self.top_runners[n]) for n in names}
             out = {n: self._rating_rows(n, tops[n], enc.attention_mask, vectors) for n in names}
-            jobs = [(n, tops[n], enc, (fail or {}).get(n)) for n in names if titles and self.heads[n].decoder is not None]
+            jobs = [(n, tops[n], enc, (fail or {}).get(n))
+                    for n in names if titles and self.heads[n].decoder is not None]
             # side by side only over the shortlists: full-vocabulary decoding holds a (beams x 250k) score
             # matrix per review, and two at once can double a batch's peak memory
             if self._pool is not None and len(jobs) > 1 and all(self.title_vocab[n] is not None for n, *_ in jobs):

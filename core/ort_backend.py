@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers import BertLMHeadModel
+from transformers import BertLMHeadModel, DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
 
 GRAPH_VERSION = 3  # bump when the exported graphs change, so cached ones are rebuilt
@@ -81,8 +81,6 @@ class DecoderStep(nn.Module):
 
     def forward(self, x: torch.Tensor, enc_mask: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor,
                 *kv: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        from transformers import DynamicCache, EncoderDecoderCache
-
         n = len(self.layers)
         past, cross = kv[: 2 * n], kv[2 * n :]
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
@@ -233,8 +231,8 @@ class OrtDecoderStep:
             past_np = [empty] * (2 * self.n)
         else:
             past_np = [t.contiguous().numpy() for t in past]
-        arrays = [x.contiguous().numpy(), enc_mask.to(torch.long).numpy(), *(t.detach().contiguous().numpy() for t in head),
-                  *past_np, *[t.contiguous().numpy() for t in cross]]
+        arrays = [x.contiguous().numpy(), enc_mask.to(torch.long).numpy(),
+                  *(t.detach().contiguous().numpy() for t in head), *past_np, *(t.contiguous().numpy() for t in cross)]
         out = self.session.run(None, dict(zip(self.inputs, arrays)))
         return torch.from_numpy(out[0]), [torch.from_numpy(o) for o in out[1:]]
 
