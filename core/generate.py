@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from transformers import DynamicCache, EncoderDecoderCache
 
+from .beam import Step, beam_search
+
 VOCAB_FILE = "title_vocab.json"
 
 
@@ -103,17 +105,27 @@ def shortlist(vocab: torch.Tensor, tokenizer, mask: torch.Tensor, input_ids: tor
 
 
 def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
-                 input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None) -> torch.Tensor:
+                 input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None,
+                 step: Step | None = None) -> torch.Tensor:
     """Beam-search title token ids (base vocabulary) from the top encoder states; over the shortlist when
-    `vocab` is given."""
+    `vocab` is given. With `step` (core/ort_backend.OrtDecoderStep) core/beam.py runs the search, else
+    `generate` with the decoder's PyTorch modules: the same titles either way."""
     bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+    ids = None if vocab is None else shortlist(vocab, tokenizer, mask, input_ids)
+    if step is not None:
+        proj = decoder.cls.predictions.decoder
+        head = (proj.weight, proj.bias) if ids is None else (proj.weight[ids], proj.bias[ids])
+        if ids is not None:  # token ids become positions in the shortlist
+            bos, eos, pad = torch.searchsorted(ids, torch.tensor([bos, eos, pad])).tolist()
+        cross = [t for kv in cross_kv(decoder, top, settings.num_beams) for t in kv]
+        out = beam_search(decoder, step, head, cross, mask, bos, eos, pad, settings)
+        return out if ids is None else ids[out]
     kw = dict(encoder_hidden_states=top, encoder_attention_mask=mask, max_new_tokens=settings.max_title_tokens,
               num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size, do_sample=False,
               use_cache=True, cache=decoder_cache(decoder, top, settings.num_beams))
-    if vocab is None:
+    if ids is None:
         start = torch.full((top.shape[0], 1), bos, dtype=torch.long)
         return decoder.generate(input_ids=start, eos_token_id=eos, pad_token_id=pad, **kw)
-    ids = shortlist(vocab, tokenizer, mask, input_ids)
     pos = {int(t): i for i, t in enumerate(ids.tolist())}
     with shortlisted(decoder, ids):
         start = torch.full((top.shape[0], 1), pos[bos], dtype=torch.long)
@@ -122,6 +134,7 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
 
 
 def generate_titles(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
-                    input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None) -> list[str]:
-    out = generate_ids(decoder, tokenizer, top, mask, settings, input_ids, vocab)
+                    input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None,
+                    step: Step | None = None) -> list[str]:
+    out = generate_ids(decoder, tokenizer, top, mask, settings, input_ids, vocab, step)
     return [t.strip() for t in tokenizer.batch_decode(out, skip_special_tokens=True)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import langid, ort_backend
+from . import beam, langid, ort_backend
 from .explain import load_projections
 from .generate import generate_titles, read_title_vocab
 from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
@@ -148,14 +148,12 @@ class Engine:
         self.bert = bert_of(peft_model)
         self.trunk = Trunk(self.bert, s0.trunk_layers)
         self.top_layers = {n: merged_top_layers(self.bert, s0.trunk_layers, n) for n in names}
-        onnx = ort_backend.wanted()
-        decoder_cls = ort_backend.OrtBertDecoder if onnx else None
-        self.heads: dict[str, ReviewHeads] = {n: load_heads(dirs[n], self.bert, self.settings[n], decoder_cls)
-                                              for n in names}
+        self.heads: dict[str, ReviewHeads] = {n: load_heads(dirs[n], self.bert, self.settings[n]) for n in names}
         self.top_runners: dict = dict(self.top_layers)
+        self.steps: dict[str, ort_backend.OrtDecoderStep] = {}  # title decoding steps in ONNX Runtime, by model
         self.runtime, self.runtime_note = "torch", ""
         self._pool: ThreadPoolExecutor | None = None
-        if onnx:
+        if ort_backend.wanted():
             self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
         # Titles are decoded over each model's title vocabulary plus the input's tokens (core/generate.py):
@@ -175,15 +173,14 @@ class Engine:
             trunk = ort_backend.OrtLayers(self.bert.encoder.layer[: self.trunk.k], threads=cores)
             tops = {n: ort_backend.OrtLayers(self.top_layers[n], threads=cores) for n in self.names}
             steps = {n: ort_backend.OrtDecoderStep(h.decoder, threads=1)
-                     for n, h in self.heads.items() if h.decoder is not None}
+                     for n, h in self.heads.items() if h.decoder is not None and beam.usable(h.decoder)}
         except Exception as exc:  # noqa: BLE001 - any export/runtime problem: PyTorch still works
             self.runtime_note = f"ONNX Runtime unavailable ({type(exc).__name__}: {exc}); running in PyTorch."
             log.warning(self.runtime_note)
             return
         self.trunk.runner = trunk
         self.top_runners.update(tops)
-        for n, step in steps.items():
-            self.heads[n].decoder.step = step
+        self.steps = steps
         self.runtime = "onnxruntime"
         if len(steps) > 1:  # the threads that decode the models' titles side by side
             self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="engine-model")
@@ -192,20 +189,15 @@ class Engine:
     def pytorch_only(self):
         """Run in PyTorch inside the block, whatever the runtime: the baseline `python -m bench` and the tests
         compare ONNX Runtime against. Take it while no request is running (it holds the engine's lock)."""
-        decoders = [h.decoder for h in self.heads.values() if getattr(h.decoder, "step", None) is not None]
         with self.lock:
-            saved = self.trunk.runner, dict(self.top_runners), [d.step for d in decoders], self._pool
-            self.trunk.runner, self._pool = None, None
+            saved = self.trunk.runner, dict(self.top_runners), self.steps, self._pool
+            self.trunk.runner, self.steps, self._pool = None, {}, None
             self.top_runners.update(self.top_layers)
-            for d in decoders:
-                d.step = None
         try:
             yield self
         finally:
             with self.lock:
-                self.trunk.runner, self.top_runners, steps, self._pool = saved
-                for d, step in zip(decoders, steps):
-                    d.step = step
+                self.trunk.runner, self.top_runners, self.steps, self._pool = saved
 
     # -- pieces -------------------------------------------------------------------------------------
     def encode(self, texts: list[str]):
@@ -263,7 +255,7 @@ class Engine:
                 raise fail
             return [("title", t) for t in generate_titles(self.heads[n].decoder, self.tokenizer, top,
                                                            enc.attention_mask, self.settings[n], enc.input_ids,
-                                                           self.title_vocab[n])]
+                                                           self.title_vocab[n], self.steps.get(n))]
         except Exception as exc:  # noqa: BLE001
             return [("title_error", f"title generation failed: {exc}")] * top.shape[0]
 

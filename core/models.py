@@ -276,8 +276,7 @@ def read_settings(model_dir: Path) -> ModelSettings:
         raise ModelDirError(f"{path} is corrupt ({exc}); re-run `python -m core train`.") from exc
 
 
-def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings, decoder_cls=None) -> ReviewHeads:
-    """`decoder_cls`: a BertLMHeadModel subclass to build the title decoder as (core/ort_backend.py)."""
+def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings) -> ReviewHeads:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transformers import BertConfig, BertLMHeadModel
@@ -289,7 +288,7 @@ def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings, decode
         # every decoder weight is loaded below or tied to the base: skip the random init (it fills a 250k-row
         # embedding matrix and output layer, seconds of start-up, only to throw them away)
         with no_init_weights():
-            decoder = (decoder_cls or BertLMHeadModel)(BertConfig.from_json_file(str(model_dir / DECODER_CONFIG)))
+            decoder = BertLMHeadModel(BertConfig.from_json_file(str(model_dir / DECODER_CONFIG)))
         tie_decoder(decoder, bert)
     heads = ReviewHeads(bert, settings, decoder=decoder)
     try:

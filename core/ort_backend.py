@@ -8,10 +8,10 @@ loaded models themselves (each model's LoRA merged in), in float32, so the outpu
 
 - `LayerStack`: a run of encoder layers (the shared trunk, or one model's top layers); the word-embedding
   lookup stays in PyTorch so the 250k-row table is held once.
-- `DecoderStep` + `OrtBertDecoder`: one decoding step, vocabulary projection included (its rows are an
-  input, for the title shortlist), with the KV caches as plain tensors. `transformers`' `generate` still
-  drives the beam search; only the model's forward is replaced. The Engine decodes the two models' titles
-  side by side, one core each.
+- `DecoderStep`: one decoding step, embedding and vocabulary projection included (its rows are an input,
+  for the title shortlist), with the KV caches as plain tensors. core/beam.py drives the beam search with
+  `transformers`' own beam-search steps. The Engine decodes the two models' titles side by side, one core
+  each.
 
 Graphs are exported once per set of weights and cached under the user cache (keyed by a hash of those
 weights). `CROSSLINGUAL_RUNTIME=torch` turns all this off; without `onnxruntime` installed, or if an export
@@ -29,10 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from transformers import BertLMHeadModel, DynamicCache, EncoderDecoderCache
-from transformers.modeling_outputs import CausalLMOutputWithCrossAttentions
+from transformers import DynamicCache, EncoderDecoderCache
 
-GRAPH_VERSION = 3  # bump when the exported graphs change, so cached ones are rebuilt
+GRAPH_VERSION = 4  # bump when the exported graphs change, so cached ones are rebuilt
 
 
 def wanted() -> bool:
@@ -66,21 +65,26 @@ class LayerStack(nn.Module):
 
 
 class DecoderStep(nn.Module):
-    """One new token through the decoder's layers and its prediction head, the caches in and out as tensors.
+    """One new token through the decoder's embeddings, layers and prediction head, the caches in and out as
+    tensors.
 
-    Inputs: the new token's embedding (B, 1, H), the encoder's padding mask (B, T), the vocabulary projection
-    (V, H) and bias (V) (inputs, not weights, because the title shortlist picks its V rows per review), then
+    Inputs: the new token (B, 1) and its position (1,), the encoder's padding mask (B, T), the vocabulary
+    projection (V, H) and bias (V) (inputs, not weights, because the title shortlist picks its V rows per
+    review; the token is a row of that projection, as the decoder's input embeddings are tied to it), then
     per layer the self-attention keys and values so far (B, heads, P, d), then per layer the cross-attention
     keys and values (B, heads, T, d). Outputs: the logits (B, 1, V) and per layer the self-attention keys and
-    values including the new token. The HF layers run unchanged on a cache object built from the inputs."""
+    values including the new token. The HF layers run unchanged on a cache object built from the inputs; the
+    embedding is BertEmbeddings' sum and norm, without its 250k-row table."""
 
     def __init__(self, decoder: nn.Module):
         super().__init__()
+        emb = decoder.bert.embeddings
+        self.position, self.token_type, self.norm = emb.position_embeddings, emb.token_type_embeddings, emb.LayerNorm
         self.layers = decoder.bert.encoder.layer
         self.transform = decoder.cls.predictions.transform
 
-    def forward(self, x: torch.Tensor, enc_mask: torch.Tensor, head_w: torch.Tensor, head_b: torch.Tensor,
-                *kv: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, ids: torch.Tensor, pos: torch.Tensor, enc_mask: torch.Tensor, head_w: torch.Tensor,
+                head_b: torch.Tensor, *kv: torch.Tensor) -> tuple[torch.Tensor, ...]:
         n = len(self.layers)
         past, cross = kv[: 2 * n], kv[2 * n :]
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
@@ -88,6 +92,8 @@ class DecoderStep(nn.Module):
             cache.self_attention_cache.update(past[2 * i], past[2 * i + 1], i)
             cache.cross_attention_cache.update(cross[2 * i], cross[2 * i + 1], i)
             cache.is_updated[i] = True
+        # BertEmbeddings: (word + token type 0) + position, then LayerNorm (dropout is off in eval)
+        x = self.norm(nn.functional.embedding(ids, head_w) + self.token_type.weight[0] + self.position(pos))
         m = additive_mask(enc_mask, x.dtype)
         for layer in self.layers:  # encoder_hidden_states only switches cross-attention on: keys come from the cache
             x = layer(x, attention_mask=None, encoder_hidden_states=cross[0], encoder_attention_mask=m, cache=cache)
@@ -199,22 +205,23 @@ class OrtLayers:
 
 
 class OrtDecoderStep:
-    """`DecoderStep(decoder)` in ONNX Runtime."""
+    """`DecoderStep(decoder)` in ONNX Runtime, called by core/beam.beam_search."""
 
     def __init__(self, decoder: nn.Module, threads: int = 1):
         step = DecoderStep(decoder).eval()
         cfg = decoder.config
         self.n = cfg.num_hidden_layers
         self.heads, self.head_dim = cfg.num_attention_heads, cfg.hidden_size // cfg.num_attention_heads
-        self.inputs = (["x", "enc_mask", "head_w", "head_b"] + [f"past_{k}{i}" for i in range(self.n) for k in "kv"]
+        self.inputs = (["ids", "pos", "enc_mask", "head_w", "head_b"]
+                       + [f"past_{k}{i}" for i in range(self.n) for k in "kv"]
                        + [f"cross_{k}{i}" for i in range(self.n) for k in "kv"])
         outputs = ["logits"] + [f"new_{k}{i}" for i in range(self.n) for k in "kv"]
         self.path = _graph_dir() / f"decoder-{_digest(step, 'decoder')}.onnx"
         B, T, V, H = 3, 7, 11, cfg.hidden_size
-        args = (torch.randn(B, 1, H), torch.ones(B, T, dtype=torch.long), torch.randn(V, H), torch.randn(V),
-                *[torch.randn(B, self.heads, 2, self.head_dim) for _ in range(2 * self.n)],
+        args = (torch.randint(V, (B, 1)), torch.tensor([2]), torch.ones(B, T, dtype=torch.long), torch.randn(V, H),
+                torch.randn(V), *[torch.randn(B, self.heads, 2, self.head_dim) for _ in range(2 * self.n)],
                 *[torch.randn(B, self.heads, T, self.head_dim) for _ in range(2 * self.n)])
-        axes = {"x": {0: "b"}, "enc_mask": {0: "b", 1: "t"}, "head_w": {0: "v"}, "head_b": {0: "v"},
+        axes = {"ids": {0: "b"}, "enc_mask": {0: "b", 1: "t"}, "head_w": {0: "v"}, "head_b": {0: "v"},
                 "logits": {0: "b", 2: "v"}}
         axes.update({k: {0: "b", 2: "p"} for k in self.inputs if k.startswith("past")})
         axes.update({k: {0: "b", 2: "t"} for k in self.inputs if k.startswith("cross")})
@@ -222,50 +229,17 @@ class OrtDecoderStep:
         self.session = _load_or_export(self.path, lambda p: _export(step, args, p, self.inputs, outputs, axes),
                                        threads)
 
-    def __call__(self, x: torch.Tensor, enc_mask: torch.Tensor, head: tuple[torch.Tensor, torch.Tensor],
-                 past: list[torch.Tensor] | None, cross: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def __call__(self, ids: torch.Tensor, pos: torch.Tensor, enc_mask: torch.Tensor,
+                 head: tuple[torch.Tensor, torch.Tensor], past: list[torch.Tensor] | None,
+                 cross: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """`head`: the vocabulary projection's (weight, bias); `past` None on the first step.
         Returns the logits and the new keys/values."""
         if past is None:
-            empty = np.zeros((x.shape[0], self.heads, 0, self.head_dim), np.float32)
+            empty = np.zeros((ids.shape[0], self.heads, 0, self.head_dim), np.float32)
             past_np = [empty] * (2 * self.n)
         else:
             past_np = [t.contiguous().numpy() for t in past]
-        arrays = [x.contiguous().numpy(), enc_mask.to(torch.long).numpy(),
+        arrays = [ids.numpy(), pos.numpy(), enc_mask.to(torch.long).numpy(),
                   *(t.detach().contiguous().numpy() for t in head), *past_np, *(t.contiguous().numpy() for t in cross)]
         out = self.session.run(None, dict(zip(self.inputs, arrays)))
         return torch.from_numpy(out[0]), [torch.from_numpy(o) for o in out[1:]]
-
-
-class OrtBertDecoder(BertLMHeadModel):
-    """BertLMHeadModel whose decoding steps run through an `OrtDecoderStep` once one is attached (`step`).
-
-    Everything else, training included, is the parent class unchanged; so is any call that does not come
-    with the prefilled cross-attention cache of core/generate.decoder_cache."""
-
-    step: OrtDecoderStep | None = None
-
-    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-                inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, labels=None,
-                cache=None, use_cache=None, logits_to_keep=0, **kwargs):
-        fast = (self.step is not None and labels is None and cache is not None and input_ids is not None
-                and input_ids.shape[1] == 1 and all(cache.is_updated.get(i) for i in range(self.step.n)))
-        if not fast:
-            return super().forward(input_ids=input_ids, attention_mask=attention_mask,
-                                   token_type_ids=token_type_ids, position_ids=position_ids,
-                                   inputs_embeds=inputs_embeds, encoder_hidden_states=encoder_hidden_states,
-                                   encoder_attention_mask=encoder_attention_mask, labels=labels, cache=cache,
-                                   use_cache=use_cache, logits_to_keep=logits_to_keep, **kwargs)
-        selfc, crossc = cache.self_attention_cache, cache.cross_attention_cache
-        done = cache.get_seq_length()
-        x = self.bert.embeddings(input_ids=input_ids, position_ids=torch.full_like(input_ids, done))
-        past = [t for layer in selfc.layers[: self.step.n] for t in (layer.keys, layer.values)] if done else None
-        cross = [t for layer in crossc.layers[: self.step.n] for t in (layer.keys, layer.values)]
-        proj = self.cls.predictions.decoder  # the vocabulary projection, shortlisted or not
-        logits, kv = self.step(x, encoder_attention_mask, (proj.weight, proj.bias), past, cross)
-        for i in range(self.step.n):
-            if done:
-                selfc.layers[i].keys, selfc.layers[i].values = kv[2 * i], kv[2 * i + 1]
-            else:  # the first step initialises each layer (all layers: layer 0's length is what `done` reads)
-                selfc.update(kv[2 * i], kv[2 * i + 1], i)
-        return CausalLMOutputWithCrossAttentions(logits=logits, cache=cache)

@@ -1,0 +1,98 @@
+"""Beam search over the ONNX Runtime decoder step, made of `transformers`' own beam-search pieces.
+
+Why not `generate`: with the step in ONNX Runtime (~2 ms), `generate` was most of a title's time: ~10 ms per
+call setting itself up (validating and copying its config, building processors and criteria, preparing the
+cache) and ~2 ms per step around the model (input preparation, cache objects, module calls). With two titles
+decoded side by side that Python time is paid twice over, one thread at a time (the GIL).
+
+This loop is `GenerationMixin._beam_search` with those layers peeled off: each step calls the same methods
+(`_get_top_k_continuations`, `_get_running_beams_for_next_iteration`, `_update_finished_beams`,
+`_check_early_stop_heuristic`, `_beam_search_has_unfinished_sequences`), the same `NoRepeatNGramLogitsProcessor`
+and the same stopping criteria, in the same order, with `generate`'s defaults for everything the settings leave
+out (length penalty, early stopping). So a title is the same token for token: tests/test_beam.py checks it
+against `generate` on reviews in several languages, one at a time and in padded batches. PyTorch
+(`CROSSLINGUAL_RUNTIME=torch`) still decodes with `generate`. Those methods are `transformers`' internals
+(requirements.txt pins the version): where one is missing, `usable()` says so and the Engine decodes with
+`generate` instead.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from transformers import GenerationConfig
+from transformers.generation import (EosTokenCriteria, LogitsProcessorList, MaxLengthCriteria,
+                                     NoRepeatNGramLogitsProcessor, StoppingCriteriaList)
+
+# (ids (B,1), position (1,), encoder mask, head (W, b), past keys/values or None, cross keys/values)
+# -> (logits (B,1,V), new keys/values): core/ort_backend.OrtDecoderStep
+Step = Callable[..., tuple[torch.Tensor, list[torch.Tensor]]]
+
+
+PIECES = ("_get_top_k_continuations", "_get_running_beams_for_next_iteration", "_update_finished_beams",
+          "_check_early_stop_heuristic", "_beam_search_has_unfinished_sequences")
+
+
+def usable(decoder: nn.Module) -> bool:
+    """Whether this `transformers` still has the beam-search pieces the loop calls."""
+    return all(callable(getattr(decoder, p, None)) for p in PIECES) and hasattr(
+        GenerationConfig, "_get_default_generation_params")
+
+
+def _setting(decoder: nn.Module, name: str):
+    """What `generate` would use: the decoder's generation config, else `generate`'s global default."""
+    value = getattr(decoder.generation_config, name, None)
+    return GenerationConfig._get_default_generation_params()[name] if value is None else value
+
+
+@torch.inference_mode()
+def beam_search(decoder: nn.Module, step: Step, head: tuple[torch.Tensor, torch.Tensor], cross: list[torch.Tensor],
+                enc_mask: torch.Tensor, start: int, eos: int, pad: int, settings) -> torch.Tensor:
+    """Title token ids (B, length), start token first, as `decoder.generate` returns them.
+
+    `head`: the vocabulary projection's rows (the decoder's input embeddings too: they are tied), token ids
+    are positions in it; `cross`: each layer's cross-attention keys and values, already repeated per beam
+    (core/generate.cross_kv); `enc_mask`: the encoder's padding mask, one row per review."""
+    length_penalty, early_stopping = _setting(decoder, "length_penalty"), _setting(decoder, "early_stopping")
+    k, max_length, prompt = settings.num_beams, 1 + settings.max_title_tokens, 1
+    processors = LogitsProcessorList([NoRepeatNGramLogitsProcessor(settings.no_repeat_ngram_size)]
+                                     if settings.no_repeat_ngram_size else [])
+    criteria = StoppingCriteriaList([MaxLengthCriteria(max_length), EosTokenCriteria(eos)])
+    B = enc_mask.shape[0]
+    keep = 2 * k  # generate's "beams to keep" with one end token: max(2, 1 + 1) * num_beams
+    top_beams = torch.arange(keep) < k
+    running = torch.full((B, k, max_length), pad, dtype=torch.long)
+    running[:, :, 0] = start
+    sequences = running.clone()
+    running_scores = torch.zeros(B, k)
+    running_scores[:, 1:] = -1e9  # only the first beam starts: the others would repeat it
+    scores = torch.full((B, k), -1e9)
+    finished = torch.zeros(B, k, dtype=torch.bool)
+    may_improve = torch.ones(B, 1, dtype=torch.bool)
+    running_beams = torch.full((B, k, max_length - prompt), -1, dtype=torch.int32)
+    beams = running_beams.clone()
+    enc_mask = enc_mask.repeat_interleave(k, dim=0)
+    past, cur_len = None, prompt
+    while True:
+        flat = running[:, :, :cur_len].reshape(B * k, cur_len)
+        logits, past = step(flat[:, -1:], torch.tensor([cur_len - 1]), enc_mask, head, past, cross)
+        log_probs = processors(flat, nn.functional.log_softmax(logits[:, -1].float(), dim=-1))
+        log_probs = (log_probs.view(B, k, -1) + running_scores[:, :, None]).view(B, -1)
+        topk_scores, topk_seqs, topk_beams = decoder._get_top_k_continuations(
+            log_probs, running, running_beams, cur_len, prompt, False, keep, k, B)
+        hits = criteria(topk_seqs[:, :, : cur_len + 1].reshape(B * keep, -1), None).view(B, keep)
+        running, running_scores, running_beams = decoder._get_running_beams_for_next_iteration(
+            topk_scores, topk_seqs, topk_beams, hits, k)
+        sequences, scores, beams, finished = decoder._update_finished_beams(
+            sequences, topk_seqs, scores, topk_scores, beams, topk_beams, may_improve, finished, hits, top_beams,
+            k, cur_len, prompt, length_penalty, early_stopping)
+        order = running_beams[..., cur_len - prompt].reshape(-1).long()  # the self-attention cache follows its beams
+        past = [t.index_select(0, order) for t in past]
+        cur_len += 1
+        may_improve = decoder._check_early_stop_heuristic(may_improve, running_scores, scores, finished, cur_len,
+                                                          max_length, prompt, early_stopping, length_penalty)
+        if not decoder._beam_search_has_unfinished_sequences(may_improve, finished, hits, early_stopping):
+            break
+    best, best_beams = sequences[:, 0], beams[:, 0]  # finished beams are kept best first
+    return best[:, : prompt + int((best_beams + 1).bool().sum(dim=1).max())]
