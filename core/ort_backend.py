@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 from transformers import DynamicCache, EncoderDecoderCache
+from transformers.cache_utils import DynamicLayer
 
-GRAPH_VERSION = 4  # bump when the exported graphs change, so cached ones are rebuilt
+GRAPH_VERSION = 5  # bump when the exported graphs change, so cached ones are rebuilt
 
 
 def wanted() -> bool:
@@ -64,6 +65,19 @@ class LayerStack(nn.Module):
         return hidden
 
 
+def holding(kv: tuple[torch.Tensor, ...]) -> DynamicCache:
+    """A DynamicCache whose layers hold these keys and values (k0, v0, k1, v1, ...) as they are. Its `update`
+    would store copies (it concatenates onto an empty tensor), and in the exported graph copying the
+    cross-attention keys and values was half of every decoding step."""
+    cache = DynamicCache()
+    for i in range(0, len(kv), 2):
+        layer = DynamicLayer()
+        layer.lazy_initialization(kv[i], kv[i + 1])
+        layer.keys, layer.values = kv[i], kv[i + 1]
+        cache.layers.append(layer)
+    return cache
+
+
 class DecoderStep(nn.Module):
     """One new token through the decoder's embeddings, layers and prediction head, the caches in and out as
     tensors.
@@ -87,10 +101,8 @@ class DecoderStep(nn.Module):
                 head_b: torch.Tensor, *kv: torch.Tensor) -> tuple[torch.Tensor, ...]:
         n = len(self.layers)
         past, cross = kv[: 2 * n], kv[2 * n :]
-        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+        cache = EncoderDecoderCache(holding(past), holding(cross))
         for i in range(n):
-            cache.self_attention_cache.update(past[2 * i], past[2 * i + 1], i)
-            cache.cross_attention_cache.update(cross[2 * i], cross[2 * i + 1], i)
             cache.is_updated[i] = True
         # BertEmbeddings: (word + token type 0) + position, then LayerNorm (dropout is off in eval)
         x = self.norm(nn.functional.embedding(ids, head_w) + self.token_type.weight[0] + self.position(pos))
