@@ -60,7 +60,7 @@ def naive_one(engine, text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000, help="reviews for the batch vs naive comparison")
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--repeats", type=int, default=25, help="comparisons per length (p50 and p95 over these)")
     ap.add_argument("--quick", action="store_true", help="n=48, 5 repeats")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     a = ap.parse_args()
