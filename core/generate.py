@@ -112,25 +112,22 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
     `generate` with the decoder's PyTorch modules: the same titles either way."""
     bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     ids = None if vocab is None else shortlist(vocab, tokenizer, mask, input_ids)
+    if ids is not None:  # token ids become positions in the shortlist (sorted, special tokens included)
+        bos, eos, pad = torch.searchsorted(ids, torch.tensor([bos, eos, pad])).tolist()
     if step is not None:
         proj = decoder.cls.predictions.decoder
         head = (proj.weight, proj.bias) if ids is None else (proj.weight[ids], proj.bias[ids])
-        if ids is not None:  # token ids become positions in the shortlist
-            bos, eos, pad = torch.searchsorted(ids, torch.tensor([bos, eos, pad])).tolist()
         cross = [t for kv in cross_kv(decoder, top, settings.num_beams) for t in kv]
         out = beam_search(decoder, step, head, cross, mask, bos, eos, pad, settings)
-        return out if ids is None else ids[out]
-    kw = dict(encoder_hidden_states=top, encoder_attention_mask=mask, max_new_tokens=settings.max_title_tokens,
-              num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size, do_sample=False,
-              use_cache=True, cache=decoder_cache(decoder, top, settings.num_beams))
-    if ids is None:
+    else:
         start = torch.full((top.shape[0], 1), bos, dtype=torch.long)
-        return decoder.generate(input_ids=start, eos_token_id=eos, pad_token_id=pad, **kw)
-    pos = {int(t): i for i, t in enumerate(ids.tolist())}
-    with shortlisted(decoder, ids):
-        start = torch.full((top.shape[0], 1), pos[bos], dtype=torch.long)
-        out = decoder.generate(input_ids=start, eos_token_id=pos[eos], pad_token_id=pos[pad], **kw)
-    return ids[out]
+        kw = dict(encoder_hidden_states=top, encoder_attention_mask=mask, max_new_tokens=settings.max_title_tokens,
+                  num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size,
+                  do_sample=False, use_cache=True, cache=decoder_cache(decoder, top, settings.num_beams),
+                  eos_token_id=eos, pad_token_id=pad)
+        with shortlisted(decoder, ids) if ids is not None else contextlib.nullcontext():
+            out = decoder.generate(input_ids=start, **kw)
+    return out if ids is None else ids[out]
 
 
 def generate_titles(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,
