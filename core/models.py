@@ -100,16 +100,21 @@ class Trunk:
 
 
 def merged_top_layers(bert: nn.Module, k: int, adapter: str) -> nn.ModuleList:
-    """A copy of layers k.. with one LoRA adapter folded into plain Linear weights (W + B·A·scale).
+    """A copy of layers k.. with one LoRA adapter folded in (`merged_copy`). About 7 MB a layer."""
+    return merged_copy(bert.encoder.layer[k:], adapter)
+
+
+def merged_copy(layers: nn.ModuleList, adapter: str) -> nn.ModuleList:
+    """A copy of `layers` with one LoRA adapter folded into plain Linear weights (W + B·A·scale).
 
     For inference only: it skips peft's per-call adapter dispatch and the two extra low-rank matmuls per
-    projection, and lets two models run without switching the process-wide active adapter. Costs one
-    small copy of the top layers per model (about 7 MB a layer)."""
+    projection, and lets two models run without switching the process-wide active adapter. Used for the
+    encoder's top layers and for the title generator's."""
     import copy
 
     from peft.tuners.lora import Linear as LoraLinear
 
-    layers = copy.deepcopy(bert.encoder.layer[k:])
+    layers = copy.deepcopy(layers)
     with torch.no_grad():
         for parent in list(layers.modules()):
             for name, child in list(parent.named_children()):
@@ -257,12 +262,40 @@ def save_model(out: Path, peft_model, adapter_name: str, heads: ReviewHeads, set
     cfg["base_model_name_or_path"] = settings.base
     cfg_path.write_text(json.dumps(cfg, indent=2))
     sd = {k: v.detach().to(torch.float16).contiguous() for k, v in heads.own_state_dict().items()}
-    save_file(sd, str(out / HEADS_FILE), metadata={"format": "pt"})
+    save_heads(sd, out)
     if heads.decoder is not None:
         (out / DECODER_CONFIG).write_text(heads.decoder.config.to_json_string())
     (out / SETTINGS_FILE).write_text(json.dumps({**settings.to_json(), **(extra or {})}, indent=2))
     hashes = sorted({title_hash(t) for t in train_titles if t})
     (out / TITLES_FILE).write_text(json.dumps(hashes))
+
+
+MAX_SHARD = "8MB"  # every committed file stays under the Hugging Face Hub's 10 MB limit for files outside Git LFS
+
+
+def save_heads(sd: dict[str, torch.Tensor], out: Path) -> None:
+    """The heads in shards of at most MAX_SHARD (huggingface_hub's sharding: heads-0000N-of-0000M.safetensors
+    plus heads.safetensors.index.json), any earlier copy removed first."""
+    from huggingface_hub import save_torch_state_dict
+
+    for old in list(out.glob("heads*.safetensors")) + list(out.glob("heads*.safetensors.index.json")):
+        old.unlink()
+    save_torch_state_dict(sd, str(out), filename_pattern="heads{suffix}.safetensors", max_shard_size=MAX_SHARD,
+                          metadata={"format": "pt"})
+
+
+def read_heads_file(model_dir: Path) -> dict[str, torch.Tensor]:
+    """The heads' tensors, from one file or from the shards its index lists."""
+    from safetensors.torch import load_file
+
+    index = model_dir / (HEADS_FILE + ".index.json")
+    if index.exists():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        sd: dict[str, torch.Tensor] = {}
+        for f in files:
+            sd.update(load_file(str(model_dir / f)))
+        return sd
+    return load_file(str(model_dir / HEADS_FILE))
 
 
 def read_settings(model_dir: Path) -> ModelSettings:
@@ -292,8 +325,8 @@ def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings) -> Rev
         tie_decoder(decoder, bert)
     heads = ReviewHeads(bert, settings, decoder=decoder)
     try:
-        sd = load_file(str(model_dir / HEADS_FILE))
-    except (SafetensorError, OSError, FileNotFoundError) as exc:
+        sd = read_heads_file(model_dir)
+    except (SafetensorError, OSError, FileNotFoundError, KeyError, json.JSONDecodeError) as exc:
         raise ModelDirError(f"{model_dir / HEADS_FILE} is missing or corrupt ({exc}); "
                             "re-run `python -m core train`.") from exc
     sd = {k: v.float() for k, v in sd.items()}
