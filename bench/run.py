@@ -6,6 +6,7 @@ taken in the same run on the same machine; absolute times are this machine's rea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -42,30 +43,47 @@ def percentile(xs: list[float], q: float) -> float:
 
 
 @torch.inference_mode()
-def naive_one(engine, text: str) -> None:
+def naive_one(engine, text: str, plain=None) -> None:
     """What a user would write without the shared trunk or batching: per model, a full forward of the whole
-    encoder, the head, and generation, one review at a time (same models, same settings)."""
-    from core.generate import generate_titles
+    encoder, the head, and the seed decoder's generation, one review at a time (same models, same settings);
+    with `plain` (core.titles.gemma.PlainGenerate) the generator's titles by plain `generate` too."""
     from core.models import mean_pool
+    from core.titles.encoder_decoder import generate_titles
 
     enc = engine.encode([text])
     for n in engine.names:
         engine.peft_model.set_adapter(n)
         h = engine.bert(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
         torch.softmax(engine.heads[n].rating(mean_pool(h, enc.attention_mask)), -1)
-        generate_titles(engine.heads[n].decoder, engine.tokenizer, h, enc.attention_mask, engine.settings[n],
-                        enc.input_ids, engine.title_vocab[n])
+        if plain is not None:
+            generate_titles(engine.heads[n].decoder, engine.tokenizer, h, enc.attention_mask, engine.settings[n],
+                            enc.input_ids, engine.title_vocab[n])
+    if plain is not None:
+        plain.titles(text)
+
+
+@contextlib.contextmanager
+def generator_swapped(engine, other):
+    """The engine with another title generator in place of its own (the lock held while swapping)."""
+    with engine.lock:
+        mine, engine.generator = engine.generator, other
+    try:
+        yield
+    finally:
+        with engine.lock:
+            engine.generator = mine
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1000, help="reviews for the batch vs naive comparison")
+    ap.add_argument("--n", type=int, default=1000, help="reviews for the ratings-only batch vs naive comparison")
+    ap.add_argument("--n-titles", type=int, default=48, help="reviews for the batch vs naive comparison with titles")
     ap.add_argument("--repeats", type=int, default=25, help="comparisons per length (p50 and p95 over these)")
-    ap.add_argument("--quick", action="store_true", help="n=48, 5 repeats")
+    ap.add_argument("--quick", action="store_true", help="n=48, 12 with titles, 5 repeats")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     a = ap.parse_args()
     if a.quick:
-        a.n, a.repeats = 48, 5
+        a.n, a.n_titles, a.repeats = 48, 12, 5
 
     from core import batch
     from core.data import DATA_DIR, load_lab_corpus
@@ -107,42 +125,93 @@ def main() -> None:
             ((torch.zeros(1, mean.shape[0]) - mean) @ comps).tolist()
             map_frame(n, models[n]["map_xy"])
     res["map_ms_per_comparison"] = round((time.perf_counter() - t) * 1000 / 20, 2)
-    # ONNX Runtime (core/ort_backend.py, on by default) against the same comparison in PyTorch
+    # ONNX Runtime (core/ort_backend.py, on by default) for the encoder against the same comparison in PyTorch
     res["runtime"] = engine.runtime
     with engine.pytorch_only():
-        res["single_p50_ms_128_pytorch"] = round(statistics.median(compare_ms(text)), 1)
-    # the title shortlist (core/generate.py, on by default) against full-vocabulary decoding: speed at 128
-    # tokens and how often the titles are identical
+        res["single_p50_ms_128_pytorch_encoder"] = round(statistics.median(compare_ms(text)), 1)
+    # the generator's titles by plain `generate` (float32 peft model, adapter switched per model) in place of the
+    # shipped path (shared prefill, both models per step, int8): same comparison otherwise
+    from core.titles.gemma import GemmaTitles, PlainGenerate
+
+    res["generator_int8"] = engine.generator.int8
+    res["generator_shared_layers"] = engine.generator.stack.k
+    dirs = {n: engine.dirs[n] for n in engine.generator.names}
+    plain = PlainGenerate(dirs)
+    with generator_swapped(engine, plain):
+        res["single_p50_ms_128_plain_generate"] = round(statistics.median(compare_ms(text)), 1)
+    res["generate_speedup"] = round(res["single_p50_ms_128_plain_generate"] / res["single_p50_ms_128"], 2)
+    sample = pool[::max(1, len(pool) // 32)][:32]
+    shipped = [engine.generator.titles(t) for t in sample]
+    same_plain = [plain.titles(t) == s for t, s in zip(sample, shipped)]
+    res["generator_titles_identical_to_plain_generate_share"] = round(sum(same_plain) / len(same_plain), 3)
+    os.environ["CROSSLINGUAL_GENERATOR_INT8"] = "0"
+    f32 = GemmaTitles(dirs)
+    os.environ.pop("CROSSLINGUAL_GENERATOR_INT8")
+    with generator_swapped(engine, f32):
+        res["single_p50_ms_128_generator_float32"] = round(statistics.median(compare_ms(text)), 1)
+    same = [f32.titles(t) == s for t, s in zip(sample, shipped)]
+    res["generator_int8_identical_to_float32_share"] = round(sum(same) / len(same), 3)
+    del f32
+    # the seed decoder's title shortlist (core/titles/encoder_decoder.py, on by default) against full-vocabulary
+    # decoding: speed at 128 tokens and how often its titles are identical
     short_vocab = dict(engine.title_vocab)
     engine.title_vocab = {n: None for n in engine.names}
-    res["single_p50_ms_128_full_vocab"] = round(statistics.median(compare_ms(text)), 1)
-    sample = pool[::max(1, len(pool) // 32)][:32]
-    def titles() -> list[str | None]:  # 8 reviews at a time: full-vocabulary decoding holds beams x 250k scores each
-        return [row.get("title") for i in range(0, len(sample), 8)
-                for rows in engine.run(sample[i:i + 8]).values() for row in rows]
-    full = titles()
+    res["single_p50_ms_128_seed_full_vocab"] = round(statistics.median(compare_ms(text)), 1)
+
+    def seed_titles() -> list[str | None]:
+        with generator_swapped(engine, None):
+            return [row.get("encoder_decoder_title") for i in range(0, len(sample), 8)
+                    for rows in engine.run(sample[i:i + 8]).values() for row in rows]
+    full = seed_titles()
     engine.title_vocab = short_vocab
-    same = [s == f for s, f in zip(titles(), full)]
-    res["title_shortlist_identical_share"] = round(sum(same) / len(same), 3)
-    reviews = (pool * (a.n // len(pool) + 1))[: a.n]
-    read = batch.lines_table("\n".join(r.replace("\n", " ") for r in reviews))
-    t = time.perf_counter()
-    batch.predict_table(read, engine=engine)
-    res["batch_reviews_per_s"] = round(a.n / (time.perf_counter() - t), 3)
-    t = time.perf_counter()
-    with engine.pytorch_only():  # the naive way runs plain PyTorch
-        for r in reviews:
-            naive_one(engine, r)
-    res["naive_reviews_per_s"] = round(a.n / (time.perf_counter() - t), 3)
+    same = [s == f for s, f in zip(seed_titles(), full)]
+    res["seed_title_shortlist_identical_share"] = round(sum(same) / len(same), 3)
+    # batch path vs the naive per-review loop, with titles (both generators) and ratings only
+    def throughput(texts: list[str], titles: bool) -> float:
+        read = batch.lines_table("\n".join(r.replace("\n", " ") for r in texts))
+        t = time.perf_counter()
+        batch.predict_table(read, engine=engine, titles=titles)
+        return len(texts) / (time.perf_counter() - t)
+
+    def naive(texts: list[str], with_titles: bool) -> float:
+        t = time.perf_counter()
+        with engine.pytorch_only():  # the naive way runs plain PyTorch
+            for r in texts:
+                naive_one(engine, r, plain if with_titles else None)
+        return len(texts) / (time.perf_counter() - t)
+
+    titled = (pool * (a.n_titles // len(pool) + 1))[: a.n_titles]
+    res["batch_reviews_per_s"] = round(throughput(titled, True), 3)
+    res["naive_reviews_per_s"] = round(naive(titled, True), 3)
     res["batch_speedup"] = round(res["batch_reviews_per_s"] / res["naive_reviews_per_s"], 2)
-    res["n_batch_reviews"] = a.n
-    t = time.perf_counter()
-    code = ("from core.inference import compare; import time; compare('Das Produkt ist super, jederzeit wieder!')")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
-    res["cold_start_s"] = round(time.perf_counter() - t, 2)
-    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    res["n_batch_reviews"] = a.n_titles
+    del plain
+    reviews = (pool * (a.n // len(pool) + 1))[: a.n]
+    res["ratings_only_batch_reviews_per_s"] = round(throughput(reviews, False), 3)
+    res["ratings_only_naive_reviews_per_s"] = round(naive(reviews, False), 3)
+    res["ratings_only_batch_speedup"] = round(res["ratings_only_batch_reviews_per_s"]
+                                              / res["ratings_only_naive_reviews_per_s"], 2)
+    res["n_ratings_only_reviews"] = a.n
+    res["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    # a new process as the app runs: load, one comparison (cold start), then a batch of 16 with titles; its own
+    # peak RSS is the serving process's
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(r.replace("\n", " ") for r in pool[:16]))
+    code = ("import sys, time, resource; t = time.perf_counter(); from core.inference import compare, get_engine; "
+            "compare('Das Produkt ist super, jederzeit wieder!'); print('cold', time.perf_counter() - t); "
+            "from core import batch; batch.predict_table(batch.lines_table(open(sys.argv[1]).read()), "
+            "engine=get_engine()); print('rss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code, f.name], cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout
+    os.unlink(f.name)
+    got = dict(line.split() for line in out.splitlines() if line.split()[:1] in (["cold"], ["rss"]))
+    res["cold_start_s"] = round(float(got["cold"]), 2)
+    res["peak_rss_mb"] = round(float(got["rss"]), 1)
     models = ROOT / "assets" / "models"
     res["artifacts_mb"] = round(sum(p.stat().st_size for p in models.rglob("*") if p.is_file()) / 2**20, 1)
+    res["largest_file_mb"] = round(max(p.stat().st_size for p in models.rglob("*") if p.is_file()) / 2**20, 2)
     Path(a.out).write_text(json.dumps(res, indent=1))
     width = max(len(k) for k in res)
     for k, v in res.items():

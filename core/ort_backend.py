@@ -9,7 +9,7 @@ loaded models themselves (each model's LoRA merged in), in float32, so the outpu
 - `LayerStack`: a run of encoder layers (the shared trunk, or one model's top layers); the word-embedding
   lookup stays in PyTorch so the 250k-row table is held once.
 - `DecoderStep`: one decoding step, embedding and vocabulary projection included (its rows are an input,
-  for the title shortlist), with the KV caches as plain tensors. core/beam.py drives the beam search with
+  for the title shortlist), with the KV caches as plain tensors. core/titles/beam.py drives the beam search with
   `transformers`' own beam-search steps. The Engine decodes the two models' titles side by side, one core
   each.
 

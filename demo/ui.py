@@ -15,7 +15,8 @@ from .tabs import batch_tab, evidence_tab
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text(encoding="utf-8"))
 COLUMNS = (("en_trained", "Trained on English only"), ("de_finetuned", "Then fine-tuned on German"))
-ENGLISH_ONLY = "minilm_en_trained"  # the optional third column: the same English recipe on an English-only base
+ENGLISH_ONLY = "minilm_en_trained"  # an optional column: the same English recipe on an English-only base
+ZERO_SHOT = "en_zero_shot"  # an optional column: English titles only + the remedy chosen on German dev
 LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{v} ({k})", k) for k, v in LANGUAGE_NAMES.items() if k != "unknown"]
 
 EXPLANATION = """
@@ -51,24 +52,48 @@ def stars_line(out: dict) -> str:
     return f"### {'★' * s}{'☆' * (5 - s)}  {s}/5 · {out.get('polarity', '')}"
 
 
-def star_label(out: dict) -> dict | None:
-    """Star probabilities as gr.Label wants them (None clears the label)."""
-    return {f"{k} ★": v for k, v in (out.get("star_probs") or {}).items()} or None
+def star_bars(out: dict) -> str:
+    """Star probabilities as bars in star order, 1 to 5 (a label sorted by value would reorder the scale)."""
+    probs = (out or {}).get("star_probs") or {}
+    if not probs:
+        return ""
+    rows = "".join(
+        f"<div class='star-row'><span class='star-name'>{html.escape(k)} ★</span>"
+        f"<span class='star-bar'><span style='width:{100 * float(v):.1f}%'></span></span>"
+        f"<span class='star-p'>{100 * float(v):.0f}%</span></div>"
+        for k, v in sorted(probs.items(), key=lambda kv: int(kv[0])))
+    return f"<div class='star-probs'>{rows}</div>"
 
 
 def title_html(out: dict, input_lang: str) -> str:
-    """The generated title as escaped text, with its language and a badge saying what kind of title it is."""
+    """The main title (the pretrained generator's), its badge and language, then the seed's encoder-decoder title
+    as a smaller second line with its own badge."""
     if not out:
         return ""
     if out.get("error"):
-        return f"<div class='title-error'>⚠️ {html.escape(out['error'])}</div>"
-    icon, words = BADGES.get(out.get("title_badge") or "unknown", BADGES["unknown"])
-    lang = out.get("title_language", "unknown")
-    detail = f"title language: <b>{html.escape(language_name(lang))}</b>"
-    if out.get("title_badge") == "accidental_translation":
+        main = f"<div class='title-error'>⚠️ {html.escape(out['error'])}</div>"
+    else:
+        main = (f"<div class='gen-title'>“{html.escape(out.get('title') or '')}”</div>"
+                + _badge_line(out, input_lang))
+    seed = out.get("encoder_decoder")
+    if seed:
+        body = (f"⚠️ {html.escape(seed['error'])}" if seed.get("error") else
+                f"“{html.escape(seed.get('title') or '')}” " + _badge_line(seed, input_lang, short=True))
+        main += ("<div class='seed-title'><span class='seed-label'>the question's setup: encoder-decoder from the "
+                 f"encoder</span><br>{body}</div>")
+    return main
+
+
+def _badge_line(t: dict, input_lang: str, short: bool = False) -> str:
+    badge = t.get("title_badge") or "unknown"
+    icon, words = BADGES.get(badge, BADGES["unknown"])
+    lang = html.escape(language_name(t.get("title_language", "unknown")))
+    if short:
+        return f"<span class='badge badge-small badge-{html.escape(badge)}' title='{words}'>{icon} {lang}</span>"
+    detail = f"title language: <b>{lang}</b>"
+    if badge == "accidental_translation":
         detail += f" (the review is {html.escape(language_name(input_lang))})"
-    return (f"<div class='gen-title'>“{html.escape(out.get('title') or '')}”</div>"
-            f"<div class='badge badge-{html.escape(out.get('title_badge') or 'unknown')}'>{icon} {words}</div>"
+    return (f"<div class='badge badge-{html.escape(badge)}'>{icon} {words}</div>"
             f"<div class='title-lang'>{detail}</div>")
 
 
@@ -100,7 +125,21 @@ def build_demo(compare_fn=None) -> gr.Blocks:
         if not on or not str(text or "").strip():
             return "", "", None
         m = asdict(english_only_output(text))
-        return stars_line(m), (f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""), star_label(m)
+        return stars_line(m), (f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""), star_bars(m)
+
+    def on_zero_shot(text, language, on):
+        """The optional zero-shot column, run after the main comparison (the public `compare` API is unchanged)."""
+        from dataclasses import asdict
+
+        from core.inference import zero_shot_output
+
+        if not on or not str(text or "").strip():
+            return "", "", ""
+        m = asdict(zero_shot_output(text, language))
+        if m.get("error"):
+            return "", f"<div class='title-error'>⚠️ {html.escape(m['error'])}</div>", ""
+        lang = language if language not in (None, "", "auto") else None
+        return stars_line(m), title_html(m, lang or m.get("title_language", "unknown")), star_bars(m)
 
     def render(res: dict):
         res = res or {}
@@ -110,7 +149,7 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                 + (" (set by you)" if res.get("language_source") == "override" else ""), status_text(res)]
         for key, _ in COLUMNS:
             m = (res.get("models") or {}).get(key) or {}
-            outs += [stars_line(m), title_html(m, lang), star_label(m)]
+            outs += [stars_line(m), title_html(m, lang), star_bars(m)]
         return outs
 
     with gr.Blocks(title="Cross-lingual Review Lab") as demo:
@@ -128,6 +167,8 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                         button = gr.Button("Compare", variant="primary", elem_id="compare-btn")
                         english_only = gr.Checkbox(False, label="Add an English-only model (MiniLM, rating only)",
                                                    elem_id="english-only")
+                        zero_shot = gr.Checkbox(False, label="Add English titles only + a remedy (zero-shot titles)",
+                                                elem_id="zero-shot")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
                     detected_md = gr.Markdown(elem_id="detected")
@@ -139,15 +180,23 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                             gr.Markdown(f"## {heading}")
                             stars = gr.Markdown(elem_id=f"stars-{key}")
                             title = gr.HTML(label="Generated title", elem_id=f"title-{key}")
-                            probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{key}")
+                            probs = gr.HTML(label="Star probabilities", elem_id=f"probs-{key}")
                             cols += [stars, title, probs]
                     with gr.Column(visible=False, elem_id=f"col-{ENGLISH_ONLY}") as third:
                         gr.Markdown("## English-only base (MiniLM)\nThe same English recipe on all-MiniLM-L6-v2, "
                                     "whose vocabulary is English only. It rates; it writes no title.")
                         stars = gr.Markdown(elem_id=f"stars-{ENGLISH_ONLY}")
                         note = gr.Markdown("Press **Compare** to add its rating.", elem_id=f"note-{ENGLISH_ONLY}")
-                        probs = gr.Label(label="Star probabilities", num_top_classes=5, elem_id=f"probs-{ENGLISH_ONLY}")
+                        probs = gr.HTML(label="Star probabilities", elem_id=f"probs-{ENGLISH_ONLY}")
                         third_outs = [stars, note, probs]
+                    with gr.Column(visible=False, elem_id=f"col-{ZERO_SHOT}") as fourth:
+                        gr.Markdown("## English titles only + a remedy\nThe title adapter chosen on German dev among "
+                                    "remedies trained with **zero German titles** (Evidence tab: the ablation). "
+                                    "Its rating is the English-only model's.")
+                        stars = gr.Markdown(elem_id=f"stars-{ZERO_SHOT}")
+                        title = gr.HTML(label="Generated title", elem_id=f"title-{ZERO_SHOT}")
+                        probs = gr.HTML(label="Star probabilities", elem_id=f"probs-{ZERO_SHOT}")
+                        fourth_outs = [stars, title, probs]
                 with gr.Accordion("Why? Where each model puts this review, and how each base splits it into pieces",
                                   open=False, elem_id="why"):
                     the_map = load_map()
@@ -186,8 +235,12 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                                concurrency_id="models")):
             ev.then(on_english_only, [text, english_only], third_outs, api_visibility="private", concurrency_limit=2,
                     concurrency_id="models")
+            ev.then(on_zero_shot, [text, language, zero_shot], fourth_outs, api_visibility="private",
+                    concurrency_limit=2, concurrency_id="models")
         english_only.change(lambda on: gr.Column(visible=bool(on)), english_only, third, api_visibility="private",
                             queue=False)
+        zero_shot.change(lambda on: gr.Column(visible=bool(on)), zero_shot, fourth, api_visibility="private",
+                         queue=False)
         raw.change(render, raw, outputs, api_visibility="private", queue=False)
         raw.change(map_view, raw, maps, api_visibility="private", queue=False)
         raw.change(token_view, text, [tok_stats, tok_multi, tok_en], api_visibility="private", queue=False)
@@ -261,4 +314,10 @@ CSS = """
 .badge-accidental_translation {background: #ffe3c2;} .badge-copied {background: #fff4b3;}
 .badge-seen_in_training {background: #f3d9ff;} .badge-same_language {background: #d7f5dd;}
 .title-lang {color: #555; font-size: .9em;} .title-error {color: #b00020;}
+.seed-title {margin-top: .6em; padding-top: .4em; border-top: 1px dashed #ccc; font-size: .92em; color: #333;}
+.seed-label {font-size: .8em; color: #777;} .badge-small {font-size: .8em; padding: .05em .5em;}
+.star-probs {margin-top: .3em;} .star-row {display: flex; align-items: center; gap: .5em; font-size: .9em;}
+.star-name {width: 2.6em;} .star-p {width: 3em; text-align: right; color: #555;}
+.star-bar {flex: 1; background: #eee; height: .8em; border-radius: .4em; overflow: hidden;}
+.star-bar span {display: block; height: 100%; background: #4C78A8;}
 """

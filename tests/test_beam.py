@@ -1,10 +1,10 @@
-"""core/beam.py is `generate`'s beam search without `generate`: the same title ids, token for token."""
+"""core/titles/beam.py is `generate`'s beam search without `generate`: the same title ids, token for token."""
 import dataclasses
 
 import pytest
 import torch
 
-from core.generate import generate_ids
+from core.titles.encoder_decoder import generate_ids
 
 REVIEWS = [
     "Great headphones, the sound is clear and the battery lasts for days. Would buy again.",
@@ -49,7 +49,7 @@ def test_beam_search_over_the_full_vocabulary_matches_generate(engine):
 
 
 def test_beam_search_reports_unusable_where_transformers_lacks_one_of_its_pieces(engine, monkeypatch):
-    from core import beam
+    from core.titles import beam
 
     decoder = engine.heads["de_finetuned"].decoder
     assert beam.usable(decoder)

@@ -1,7 +1,7 @@
-"""Title decoding speed paths (core/generate.py, core/models.merged_top_layers) change speed, not results."""
+"""Title decoding speed paths (core/titles/encoder_decoder.py, core/models.merged_top_layers) change speed, not results."""
 import torch
 
-from core.generate import generate_ids, generate_titles, read_title_vocab
+from core.titles.encoder_decoder import generate_ids, generate_titles, read_title_vocab
 
 
 def test_shortlist_decoding_only_uses_shortlisted_or_input_tokens(engine):

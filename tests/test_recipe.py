@@ -9,7 +9,7 @@ from conftest import ROOT
 def test_tiny_train_writes_both_models_in_save_pretrained_formats(tiny_models):
     for name in ("en_trained", "de_finetuned"):
         d = tiny_models / name
-        for f in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors", "heads.safetensors",
+        for f in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors", "heads.safetensors.index.json",
                   "decoder_config.json", "review_model.json", "README.md", "training_summary.json",
                   "train_titles.sha1.json"):
             assert (d / f).exists(), f
@@ -27,7 +27,9 @@ def test_stage2_starts_from_stage1_and_changes_only_what_it_trains(tiny_models):
     b = load_file(str(tiny_models / "de_finetuned" / "adapter" / "adapter_model.safetensors"))
     assert a.keys() == b.keys()
     assert any((a[k].float() - b[k].float()).abs().max() > 0 for k in a)
-    heads = load_file(str(tiny_models / "en_trained" / "heads.safetensors"))
+    from core.models import read_heads_file
+
+    heads = read_heads_file(tiny_models / "en_trained")
     assert not any("word_embeddings" in k for k in heads), "the base's embeddings must not be duplicated"
 
 
@@ -40,8 +42,10 @@ def test_tiny_evaluate_writes_the_report(tiny_models, tmp_path):
     assert set(rep["models"]) == {"en_trained", "de_finetuned"}
     de = rep["models"]["de_finetuned"]["de"]
     assert {"polarity", "stars"} <= set(de["rating"])
-    assert {"chrf", "rougeL", "in_input_language", "in_english", "copied_from_input",
-            "verbatim_training_title"} <= set(de["titles"])
+    for key in ("titles", "encoder_decoder_titles"):
+        assert {"chrf", "rougeL", "in_input_language", "in_english", "in_other_language", "copied_from_input",
+                "verbatim_training_title", "distinct", "most_repeated", "sentiment_agreement"} <= set(de[key])
+    assert "sentiment_ceiling" in de and "anything_to_english" in rep
     assert "nearest_title_baseline" in de and "detector_ceiling" in de
     assert "same_stars" in rep["consistency"]["en_trained"]
     md = (out / "report.md").read_text()

@@ -108,7 +108,7 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
                  input_ids: torch.Tensor | None = None, vocab: torch.Tensor | None = None,
                  step: Step | None = None) -> torch.Tensor:
     """Beam-search title token ids (base vocabulary) from the top encoder states; over the shortlist when
-    `vocab` is given. With `step` (core/ort_backend.OrtDecoderStep) core/beam.py runs the search, else
+    `vocab` is given. With `step` (core/ort_backend.OrtDecoderStep) core/titles/beam.py runs the search, else
     `generate` with the decoder's PyTorch modules: the same titles either way."""
     bos, eos, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
     ids = None if vocab is None else shortlist(vocab, tokenizer, mask, input_ids)

