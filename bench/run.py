@@ -159,9 +159,8 @@ def main() -> None:
     res["single_p50_ms_128_seed_full_vocab"] = round(statistics.median(compare_ms(text)), 1)
 
     def seed_titles() -> list[str | None]:
-        with generator_swapped(engine, None):
-            return [row.get("encoder_decoder_title") for i in range(0, len(sample), 8)
-                    for rows in engine.run(sample[i:i + 8]).values() for row in rows]
+        return [row.get("encoder_decoder_title") for i in range(0, len(sample), 8)
+                for rows in engine.run(sample[i:i + 8], generator=False).values() for row in rows]
     full = seed_titles()
     engine.title_vocab = short_vocab
     same = [s == f for s, f in zip(seed_titles(), full)]

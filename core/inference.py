@@ -256,7 +256,7 @@ class Engine:
     @torch.inference_mode()
     def run(self, texts: list[str], names: tuple[str, ...] | None = None, titles: bool = True,
             fail: dict[str, Exception] | None = None, vectors: bool = False,
-            languages: list[str] | None = None) -> dict[str, list[dict]]:
+            languages: list[str] | None = None, generator: bool = True) -> dict[str, list[dict]]:
         """Ratings and titles for a batch of texts from each model. One trunk pass serves all models. Each row
         also gets its point on the "Why?" map (`map_xy`) when the map is loaded, and with `vectors=True` the
         rating head's whole input (`pooled`, for building that map).
@@ -265,7 +265,8 @@ class Engine:
         never depend on what else is in its batch: the seed decoder's shortlist is that review's own tokens, and
         the generator decodes each prompt alone. `title` is the generator's, `encoder_decoder_title` the seed
         decoder's (an `..._error` key instead when one failed). The generator takes the engine's lock once per
-        review, so a classmate's comparison waits for one title, not for a whole batch."""
+        review, so a classmate's comparison waits for one title, not for a whole batch. `generator=False` leaves
+        out the generator's titles (the seed decoder's only)."""
         names = names or self.names
         fail = fail or {}
         with self.lock:
@@ -286,7 +287,7 @@ class Engine:
                     done = [self._seed_title(*job) for job in jobs]
                 for n, (key, value) in zip(seed, done):
                     out[n][j][key] = value
-        gen = [n for n in names if titles and self.generator is not None and n in self.generator.names]
+        gen = [n for n in names if titles and generator and self.generator is not None and n in self.generator.names]
         for j, text in enumerate(texts if gen else []):
             ok = tuple(n for n in gen if n not in fail)
             for n in gen:

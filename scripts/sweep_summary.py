@@ -18,15 +18,22 @@ def rows(runs: Path) -> list[dict]:
     out = []
     for run in sorted(p for p in runs.iterdir() if p.is_dir()):
         summaries = {}
-        for m in ("en_trained", "de_finetuned"):
+        for m in ("en_trained", "de_finetuned", "."):  # a run of both stages, or one variant's folder
             f = run / m / "training_summary.json"
             if f.exists():
                 summaries[m] = json.loads(f.read_text())
         gen = next((s["generator"] for s in summaries.values() if "generator" in s), None)
+        if gen is None and (run / "en_trained" / "dev_scores.json").exists():  # stopped after stage 1
+            cfg = json.loads((run / "en_trained" / "title_generator.json").read_text())
+            gen = {"settings": cfg, "stages": {"en_trained": {
+                "dev": json.loads((run / "en_trained" / "dev_scores.json").read_text()), "wall_s": "stopped"}}}
         if gen is None:
             continue
         changed = {k: v for k, v in gen["settings"].items() if default.get(k) != v}
-        changed.update({k: v for k, v in gen.get("train", {}).items()})
+        train_defaults = {"gen_lr": 3e-4, "gen_stage1_epochs": 2.0, "gen_stage2_epochs": 2.0, "gen_batch_size": 8}
+        changed.update({k: v for k, v in gen.get("train", {}).items() if train_defaults.get(k) != v})
+        changed = {k: v for k, v in changed.items() if k not in ("stage", "trained_on", "starts_from", "variant",
+                                                                 "unlabelled_de_bodies", "rating_from")}
         for stage, st in gen["stages"].items():
             d = st["dev"]
             out.append({"run": run.name, "settings": json.dumps(changed, sort_keys=True) if changed else "defaults",
@@ -37,8 +44,8 @@ def rows(runs: Path) -> list[dict]:
 
 
 if __name__ == "__main__":
-    runs = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "runs"
-    res = rows(runs)
+    dirs = [Path(p) for p in sys.argv[1:]] or [ROOT / "runs", ROOT / "assets" / "models" / "variants"]
+    res = [r for d in dirs if d.exists() for r in rows(d)]
     (ROOT / "assets" / "models" / "generator_sweep.json").write_text(json.dumps(res, indent=1))
     for r in res:
         print(r)

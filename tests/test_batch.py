@@ -166,7 +166,8 @@ def test_predict_table_keeps_input_order_and_all_columns(predicted):
     assert df["row"].tolist() == [0, 1, 2, 3, 5, 6, 7, 8]
     assert df["text"].tolist() == read.df["body"].tolist()
     expected = ["row", "text", "language"] + [f"{m}_{k}" for m in NAMES for k in (
-        "stars", "polarity", "title", "title_language", "accidental_translation", "copied", "seen_in_training")]
+        "stars", "polarity", "title", "title_language", "accidental_translation", "copied", "seen_in_training",
+        "encoder_decoder_title", "encoder_decoder_title_language")]
     assert list(df.columns) == expected + ["ref_stars", "ref_title"]
     assert set(df["language"]) == {"en", "de", "fr"}
     for m in NAMES:
@@ -220,3 +221,21 @@ def test_cli_writes_predictions_and_rejects_bad_files(tmp_path, models_dir, pred
     r = _cli(["--csv", str(bad)], models_dir)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "PNG" in r.stderr
     assert not (tmp_path / "bad.predictions.csv").exists()
+
+
+def test_ratings_only_skips_both_titles_and_keeps_the_same_stars(batch_engine, predicted):
+    read, df, _ = predicted
+    quick = B.predict_table(read, engine=batch_engine, titles=False)
+    for m in NAMES:
+        assert quick[f"{m}_stars"].tolist() == df[f"{m}_stars"].tolist()
+        assert (quick[f"{m}_title"] == "").all() and (quick[f"{m}_encoder_decoder_title"] == "").all()
+        assert df[f"{m}_title"].str.len().gt(0).all()
+
+
+def test_with_titles_the_page_takes_only_the_rows_that_finish_in_about_ten_minutes():
+    read = B.lines_table("\n".join(f"Review number {i}, quite good." for i in range(12)))
+    cut, note = B.limit_titled_rows(read, limit=5)
+    assert len(cut.df) == 5 and cut.df.index.tolist() == [0, 1, 2, 3, 4]
+    assert "first 5 of 12" in note and "python -m core predict --csv" in note and "ratings only" in note
+    same, none = B.limit_titled_rows(read, limit=12)
+    assert same is read and none == ""

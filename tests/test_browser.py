@@ -36,7 +36,12 @@ def test_german_review_fills_both_columns_and_the_detected_language(page, tmp_pa
     for key in ("en_trained", "de_finetuned"):
         assert "/5" in page.locator(f"#stars-{key}").inner_text()
         assert page.locator(f"#title-{key} .gen-title").inner_text().strip('“” ')
-        assert page.locator(f"#title-{key} .badge").inner_text()
+        assert page.locator(f"#title-{key} .badge").first.inner_text()
+        seed = page.locator(f"#title-{key} .seed-title")  # the question's setup, as a second line with its badge
+        assert "encoder-decoder from the encoder" in seed.inner_text()
+        assert seed.locator(".badge").inner_text()
+        stars = page.locator(f"#probs-{key} .star-name").all_inner_texts()
+        assert [t.strip() for t in stars] == ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"]  # star order, not by value
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
     assert (tmp_path / "compare.png").stat().st_size > 10_000
 
@@ -127,6 +132,21 @@ def test_the_english_only_checkbox_adds_a_third_column(page):
         assert "/5" in page.locator(f"#stars-{key}").inner_text()
     page.locator("#english-only input").uncheck()
     page.locator("#col-minilm_en_trained").wait_for(state="hidden", timeout=10_000)
+
+
+def test_the_zero_shot_checkbox_adds_the_english_titles_plus_remedy_column(page):
+    page.get_by_role("tab", name="Compare").click()
+    assert not page.locator("#col-en_zero_shot").is_visible()
+    page.locator("#zero-shot input").check()
+    page.locator("#col-en_zero_shot").wait_for(state="visible", timeout=10_000)
+    page.locator("#review-text textarea").fill("Die Kaffeemühle war nach zwei Wochen defekt. Nie wieder.")
+    page.locator("#compare-btn").click()
+    page.wait_for_selector("#title-en_zero_shot .gen-title", timeout=120_000)
+    assert page.locator("#title-en_zero_shot .gen-title").inner_text().strip("“” ")
+    assert page.locator("#title-en_zero_shot .badge").first.inner_text()
+    assert "/5" in page.locator("#stars-en_zero_shot").inner_text()
+    page.locator("#zero-shot input").uncheck()
+    page.locator("#col-en_zero_shot").wait_for(state="hidden", timeout=10_000)
 
 
 def test_a_full_queue_tells_the_visitor_it_is_busy(browser, tmp_path):

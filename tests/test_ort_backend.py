@@ -21,14 +21,14 @@ REVIEWS = [
 
 def test_onnx_runtime_gives_the_same_titles_and_stars_as_pytorch(engine):
     assert engine.runtime == "onnxruntime", engine.runtime_note
-    fast_single = [engine.run([t]) for t in REVIEWS]
-    fast_batch = engine.run(REVIEWS)  # one padded batch: the graphs' masks must match PyTorch's too
+    fast_single = [engine.run([t], generator=False) for t in REVIEWS]
+    fast_batch = engine.run(REVIEWS, generator=False)  # one padded batch: the graphs' masks must match PyTorch's too
     with engine.pytorch_only():
-        slow_single = [engine.run([t]) for t in REVIEWS]
-        slow_batch = engine.run(REVIEWS)
+        slow_single = [engine.run([t], generator=False) for t in REVIEWS]
+        slow_batch = engine.run(REVIEWS, generator=False)
     for fast, slow in [(f[n][0], s[n][0]) for f, s in zip(fast_single, slow_single) for n in engine.names] + [
             (f, s) for n in engine.names for f, s in zip(fast_batch[n], slow_batch[n])]:
-        assert fast["title"] == slow["title"]
+        assert fast["encoder_decoder_title"] == slow["encoder_decoder_title"]
         assert max(abs(a - b) for a, b in zip(fast["star_probs"], slow["star_probs"])) < 1e-4
     assert engine.runtime == "onnxruntime" and engine.trunk.runner is not None  # restored after the block
 
@@ -36,9 +36,9 @@ def test_onnx_runtime_gives_the_same_titles_and_stars_as_pytorch(engine):
 def test_both_models_titles_are_decoded_side_by_side_without_mixing_them_up(engine):
     """The two decoders run in two threads; each column must get its own model's title."""
     text = REVIEWS[1]
-    together = engine.run([text])
-    alone = {n: engine.run([text], names=(n,))[n][0]["title"] for n in engine.names}
-    assert {n: together[n][0]["title"] for n in engine.names} == alone
+    together = engine.run([text], generator=False)
+    alone = {n: engine.run([text], names=(n,), generator=False)[n][0]["encoder_decoder_title"] for n in engine.names}
+    assert {n: together[n][0]["encoder_decoder_title"] for n in engine.names} == alone
     assert alone["en_trained"] != alone["de_finetuned"]
 
 

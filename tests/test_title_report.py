@@ -47,3 +47,19 @@ def test_novelty_counts_verbatim_training_titles_and_copies():
 def test_title_hash_ignores_case_and_punctuation_but_not_words():
     assert title_hash("Tolles Produkt!") == title_hash("tolles   produkt")
     assert title_hash("Tolles Produkt") != title_hash("Tolles Teil")
+
+
+def test_distinctness_and_the_most_repeated_title_are_counted_on_normalised_text():
+    rows = [R(f"t{i}", "test", "Ref", f"Body {i}") for i in range(4)]
+    hyps = {"t0": "Great value!", "t1": "great value", "t2": "Great Value.", "t3": "Broke fast"}
+    b = title_block(rows, hyps, set(), "en")
+    assert b["distinct"]["rate"] == pytest.approx(0.5) and b["distinct"]["n"] == 4
+    assert b["most_repeated"]["count"] == 3 and b["most_repeated"]["title"] == "Great value!"
+
+
+def test_sentiment_agreement_compares_the_judges_reading_of_each_title_with_the_reviews_label():
+    rows = [R("p", "test", "Ref", "Body"), D.Review("de", "Ref", "Body", 1, "negative", "lab_de", "test", uid="n")]
+    hyps = {"p": "Super", "n": "Super"}
+    judge = lambda texts: ["positive" for _ in texts]  # noqa: E731 - reads every title as positive
+    b = title_block(rows, hyps, set(), "de", judge)
+    assert b["sentiment_agreement"]["rate"] == pytest.approx(0.5) and b["sentiment_agreement"]["n"] == 2
