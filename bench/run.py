@@ -76,9 +76,9 @@ def generator_swapped(engine, other):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1000, help="reviews for the ratings-only batch vs naive comparison")
+    ap.add_argument("--n", type=int, default=300, help="reviews for the ratings-only batch vs naive comparison")
     ap.add_argument("--n-titles", type=int, default=48, help="reviews for the batch vs naive comparison with titles")
-    ap.add_argument("--repeats", type=int, default=25, help="comparisons per length (p50 and p95 over these)")
+    ap.add_argument("--repeats", type=int, default=15, help="comparisons per length (p50 and p95 over these)")
     ap.add_argument("--quick", action="store_true", help="n=48, 12 with titles, 5 repeats")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     a = ap.parse_args()

@@ -452,7 +452,7 @@ def train_generator(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: 
         import shutil
 
         from .titles.gemma_base import GEMMA_ID, terms_path
-        if s.base == GEMMA_ID:
+        if s.base == GEMMA_ID and not (out.parent / "GEMMA_TERMS.html").exists():  # variants/ sits below it
             shutil.copyfile(terms_path(), out / "GEMMA_TERMS.html")
     gen["wall_s_total"] = round(time.time() - t0, 1)
     summary["generator"] = gen

@@ -21,19 +21,23 @@ LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{v} ({k})", k) for k, v in LANG
 
 EXPLANATION = """
 **Zero-shot cross-lingual transfer.** Both models share one multilingual encoder (multilingual-e5-small, an
-XLM-R-vocabulary model pre-trained on ~100 languages). The left model was trained on English reviews only; the right
-one started from it and was then fine-tuned on German reviews.
+XLM-R-vocabulary model pre-trained on ~100 languages) for the rating, and one pretrained multilingual generator
+(Gemma 3 270M) for the title. The left model was trained on English reviews only; the right one started from it and
+was then fine-tuned on German reviews.
 
 **Why the rating transfers.** The encoder maps "great, would buy again" and "super, jederzeit wieder" to nearby
 vectors, and the labels (1–5 stars) are the same in every language. A head trained on English vectors therefore
 often rates German (or French, or Japanese) reviews sensibly without ever seeing one.
 
-**Why the title does not.** Writing a title means choosing *words*. A decoder that only ever produced English
-titles keeps producing English words ("accidental translation"), or copies words from the input, or returns a title
-it memorised in training. Fine-tuning on German teaches the German words.
+**Why the title transfers only partly.** Writing a title means choosing *words*. The smaller second line in each
+column is the question's own setup: a decoder warm-started from the encoder, which learnt its words from a few hundred
+English titles. For a German review it answers in English ("accidental translation"), copies words, or returns a title
+it memorised. The main title comes from a generator that was pre-trained on many languages: trained on English titles
+only, it often writes German titles for German reviews, and still answers in English for a good share of them (the
+*Evidence* tab counts how often). Fine-tuning on German teaches the German titles.
 
 **Catastrophic forgetting.** Fine-tuning on German moves the same weights; what the model did on English can get
-worse. The *Evidence* numbers measure it instead of assuming it.
+worse. The *Evidence* numbers measure it, for the rating and for the titles, instead of assuming it.
 """
 
 BADGES = {

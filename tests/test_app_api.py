@@ -67,11 +67,21 @@ def test_a_compare_is_answered_while_a_long_batch_is_still_running(client):
     import time
 
     pasted = "\n".join(f"Review {i}: the blender is loud but strong, and it works well enough for soups."
-                       for i in range(600))
-    job = client.submit(None, pasted, "", api_name="/batch")
-    time.sleep(3)  # the batch is under way (about 17 reviews/s here: 600 take half a minute)
+                       for i in range(60))
+    job = client.submit(None, pasted, "", False, api_name="/batch")
+    time.sleep(3)  # the batch is under way (titles: about a second a review here, so a minute)
     d = client.predict("Tolles Produkt, gerne wieder!", "auto", api_name="/compare")
     assert d["models"]["de_finetuned"]["stars"] in range(1, 6)
     assert not job.done(), "the batch finished first: the test no longer shows anything"
-    message, *_ = job.result(timeout=600)
-    assert "600" in message
+    message, *_ = job.result(timeout=900)
+    assert "60 review" in message
+
+
+def test_a_ratings_only_batch_takes_every_row_and_writes_no_titles(client):
+    import pandas as pd
+
+    pasted = "\n".join(f"Review {i}: solid kettle, boils fast." for i in range(700))
+    message, _summary, _plot, table, _download = client.predict(None, pasted, "", True, api_name="/batch")
+    assert "700 review" in message and "ratings only" in message
+    df = pd.DataFrame(table["data"], columns=table["headers"])
+    assert len(df) == 700 and (df["en_trained_title"].fillna("") == "").all()

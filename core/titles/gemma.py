@@ -5,9 +5,12 @@ Why this shape
   does not manage even in English. A pretrained causal LM already writes 140 languages; a small LoRA
   adapter only has to teach it the task ("Review: ...\\nTitle:") and the register of review titles.
 - The adapter sits on the top ``layers - shared_layers`` layers only. The bottom layers stay the
-  plain base for every model, so one prefill of the prompt through them serves both models, and
-  while decoding both models' next tokens go through them as one batch of two. Training caches their
-  output once per example, as the encoder's trunk does.
+  plain base for every model, so one prefill of the prompt through them serves both models; training
+  caches their output once per example, as the encoder's trunk does.
+- The adapters stay unmerged (``LoRALinears``): one float32 copy of the base, each Linear adding every
+  model's low-rank update to its own row of the batch. Decoding steps are memory-bound on a CPU, so
+  the models' next tokens go through the layers as one batch: one read of the weights for all of them,
+  and a third model (the optional zero-shot column) is a few MB more, not another copy of the layers.
 - Greedy decoding by hand over the layers (no ``generate``, which would run the whole stack once per
   model and score the 262,144-row output layer in float32 at every step: 670 MB read per step, the
   largest single cost of a title on a 2-core CPU). The output layer runs as int8 with one scale per

@@ -125,7 +125,8 @@ def load_generator_base(name_or_path: str | None = None):
     where = resolve_generator_base(name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(where)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype="float32")
+        # sdpa: the hand-written decoding (core/titles/gemma.py) relies on its causal masking without a mask
+        model = AutoModelForCausalLM.from_pretrained(where, dtype="float32", attn_implementation="sdpa")
     except OSError as exc:
         raise BaseModelError(f"Cannot load the title generator's base {where!r}: {exc}. "
                              "Use a local directory, or a hub id with network access.") from exc

@@ -22,6 +22,9 @@ from torch import nn
 from .gemma import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, Stack, prompt_ids, title_ids
 
 
+LM_POSITIONS = 16
+
+
 @dataclass
 class Example:
     hidden: torch.Tensor  # the shared layers' output for prompt + title, (L, H)
@@ -52,16 +55,20 @@ def language_of(review) -> str | None:
 @torch.no_grad()
 def cache_examples(stack: Stack, tokenizer, reviews, s: GeneratorSettings, lm_only: list | None = None) -> list[Example]:
     """Shared-layer features for (review, title) pairs; `lm_only` bodies (no title) train the plain language
-    model objective on the body itself (issue 15's unlabelled target-language text)."""
+    model objective on the body itself (issue 15's unlabelled target-language text), scored at LM_POSITIONS
+    sampled positions per body (the whole body is still the context): the 262k-row output layer at every one of
+    ~190 positions would make one body cost as much as twenty titles."""
     from tqdm.auto import tqdm
 
+    rng = random.Random(1234)
     out = []
     items = [(r, False) for r in reviews] + [(r, True) for r in (lm_only or [])]
     for r, plain in tqdm(items, desc="generator features", leave=False):
         if plain:
             ids = [tokenizer.bos_token_id] + tokenizer(" " + r.body, add_special_tokens=False)["input_ids"][
                 : s.max_review_tokens] + [tokenizer.eos_token_id]
-            labels = [-100] + ids[1:]
+            keep = set(rng.sample(range(1, len(ids)), min(LM_POSITIONS, len(ids) - 1)))
+            labels = [-100] + [t if i in keep else -100 for i, t in enumerate(ids[1:], 1)]
         else:
             p = prompt_ids(tokenizer, r.body, s, language_of(r))
             t = title_ids(tokenizer, r.title, s)
@@ -118,7 +125,8 @@ def train_stage(peft_model, tokenizer, s: GeneratorSettings, reviews, epochs: fl
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     per_rank = max(1, batch_size // acc.num_processes)
     # the same number of steps on every process (from the whole data set), or data parallelism would hang
-    steps_per_epoch = max(1, math.ceil(len(reviews) / (per_rank * acc.num_processes)))
+    n_all = len(reviews) + len(lm_only or [])  # an epoch covers the titled and the unlabelled examples
+    steps_per_epoch = max(1, math.ceil(n_all / (per_rank * acc.num_processes)))
     total = max(1, int(steps_per_epoch * epochs))
     warm = max(1, int(0.06 * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -128,7 +136,8 @@ def train_stage(peft_model, tokenizer, s: GeneratorSettings, reviews, epochs: fl
     t0 = time.time()
     losses = []
     order: list[int] = []
-    bar = tqdm(range(total), desc=f"title adapter ({len(reviews)} reviews)", disable=not acc.is_main_process)
+    bar = tqdm(range(total), desc=f"title adapter ({len(reviews)} titled, {len(lm_only or [])} unlabelled)",
+               disable=not acc.is_main_process)
     for step in bar:
         if len(order) < per_rank:
             perm = list(range(len(examples)))
