@@ -79,6 +79,8 @@ def write_card(model_dir: Path, name: str, summary: dict) -> None:
             for r in rows:
                 lines.append(f"| {r['run']} | `{r['settings']}` | {r['stage']} | {_fmt(r['en_chrf'])} | "
                              f"{_fmt(r['en_distinct'])} | {_fmt(r['de_chrf'])} | {_fmt(r['de_in_german'])} | {r['wall_s']} |")
+            lines += ["", "Which settings shipped and why (dev scores against speed): the README's \"How the models "
+                      "are built\". Dev sets have 44 English and 54 German titled reviews: a few points are noise."]
     lines += ["", "Test-set numbers (both models, every language, titles included) are in `assets/report/`, "
               "written by `python -m core evaluate`.", ""]
     (Path(model_dir) / "README.md").write_text("\n".join(lines))

@@ -34,6 +34,8 @@ def rows(runs: Path) -> list[dict]:
         changed.update({k: v for k, v in gen.get("train", {}).items() if train_defaults.get(k) != v})
         changed = {k: v for k, v in changed.items() if k not in ("stage", "trained_on", "starts_from", "variant",
                                                                  "unlabelled_de_bodies", "rating_from")}
+        if gen.get("variant_overrides"):  # a zero-German-title variant: its recipe is the overrides
+            changed = dict(gen["variant_overrides"])
         for stage, st in gen["stages"].items():
             d = st["dev"]
             out.append({"run": run.name, "settings": json.dumps(changed, sort_keys=True) if changed else "defaults",
