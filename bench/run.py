@@ -198,10 +198,12 @@ def main() -> None:
 
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(r.replace("\n", " ") for r in pool[:16]))
-    code = ("import sys, time, resource; t = time.perf_counter(); from core.inference import compare, get_engine; "
+    code = ("import sys, time; t = time.perf_counter(); from core.inference import compare, get_engine; "
             "compare('Das Produkt ist super, jederzeit wieder!'); print('cold', time.perf_counter() - t); "
             "from core import batch; batch.predict_table(batch.lines_table(open(sys.argv[1]).read()), "
-            "engine=get_engine()); print('rss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+            "engine=get_engine()); "
+            # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
+            "print('rss', [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)")
     out = subprocess.run([sys.executable, "-c", code, f.name], cwd=ROOT, check=True, capture_output=True,
                          text=True).stdout
     os.unlink(f.name)
