@@ -150,18 +150,7 @@ class Engine:
         self.names = names
         self.dirs = dirs
         self.settings: dict[str, ModelSettings] = {n: read_settings(d) for n, d in dirs.items()}
-        # the generator loads in a thread beside the encoder (file reads and tensor work release the GIL)
         self.generator, self.generator_note = None, ""
-        gen_box: dict = {}
-        gen_thread = None
-        if any(self.settings[n].with_titles for n in names):
-            def load_generator() -> None:
-                try:
-                    gen_box["generator"] = self._load_generator(dirs)
-                except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
-                    gen_box["error"] = exc
-            gen_thread = threading.Thread(target=load_generator, name="load-generator", daemon=True)
-            gen_thread.start()
         s0 = self.settings[names[0]]
         self.tokenizer, bert = load_base((base_from_env and os.environ.get("CROSSLINGUAL_BASE")) or s0.base)
         peft_model = None
@@ -192,11 +181,8 @@ class Engine:
         short = os.environ.get("CROSSLINGUAL_TITLE_SHORTLIST", "1") not in ("", "0")
         self.title_vocab = {n: read_title_vocab(dirs[n]) if short else None for n in names}
         self.lock = FairLock()
-        if gen_thread is not None:
-            gen_thread.join()
-            if "error" in gen_box:
-                raise gen_box["error"]
-            self.generator = gen_box["generator"]
+        if any(self.settings[n].with_titles for n in names):  # after the encoder: a broken folder fails first
+            self.generator = self._load_generator(dirs)
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
         self.map_projection = load_projections(dirs)
 
