@@ -64,6 +64,12 @@ class ModelOutput:
     map_xy: list[float] | None = None  # where the rating head puts the review on the "Why?" map (core/explain.py)
     encoder_decoder: TitleOutput | None = None
 
+    def take_title(self, t: TitleOutput) -> None:
+        """The main title's fields, from one generator's checked title (the JSON keeps them flat)."""
+        for k in ("title", "title_language", "title_language_probs", "title_badge", "title_copied_share",
+                  "title_seen_in_training"):
+            setattr(self, k, getattr(t, k))
+
 
 @dataclass
 class CompareResult:
@@ -360,9 +366,8 @@ class Engine:
                                                   row.get("encoder_decoder_title_error"), input_lang, text)
         if "title" in row or "title_error" in row:
             main = self.title_output(name, row.get("title"), row.get("title_error"), input_lang, text)
-            for k in ("title", "title_language", "title_language_probs", "title_badge", "title_copied_share",
-                      "title_seen_in_training", "error"):
-                setattr(o, k, getattr(main, k))
+            o.take_title(main)
+            o.error = main.error
         elif self.generator is None and o.encoder_decoder is not None:  # titles were asked for
             o.error = self.generator_note or "This model has no title generator."
         return o
@@ -413,10 +418,7 @@ def zero_shot_output(text: str, language: str | None = None, engine: Engine | No
         o = engine.model_output("en_trained", row, lang, text)
         with engine.lock:
             title = engine.generator.titles(text, (ZERO_SHOT_MODEL,), lang)[ZERO_SHOT_MODEL]
-        t = engine.title_output(ZERO_SHOT_MODEL, title, None, lang, text)
-        for k in ("title", "title_language", "title_language_probs", "title_badge", "title_copied_share",
-                  "title_seen_in_training"):
-            setattr(o, k, getattr(t, k))
+        o.take_title(engine.title_output(ZERO_SHOT_MODEL, title, None, lang, text))
         return o
     except Exception as exc:  # noqa: BLE001 - the optional column must never cost the two main ones
         log.exception("zero-shot column failed")
