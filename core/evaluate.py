@@ -16,7 +16,7 @@ import torch
 from . import data as D
 from . import langid
 from . import metrics as M
-from .inference import Engine, title_badge, title_candidates
+from .inference import Engine, stars_of, title_badge, title_candidates
 from .models import STAR_LABELS, polarity_from_probs, title_hash, words
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,8 +176,12 @@ def variant_titles(engine: Engine, name: str, rows: list[D.Review]) -> dict[str,
     out = {}
     for r in tqdm(rows, desc=f"titles: {name}", leave=False):
         lang = langid.detect(r.body).language
+        stars = None
+        if engine.generator.needs_stars((name,)):  # en_trained's stars, as the zero-shot column gives them
+            row = engine.run([r.body], names=("en_trained",), titles=False)["en_trained"][0]
+            stars = {name: stars_of(row["star_probs"])}
         with engine.lock:
-            out[r.uid] = engine.generator.titles(r.body, (name,), lang)[name]
+            out[r.uid] = engine.generator.titles(r.body, (name,), lang, stars)[name]
     return out
 
 
@@ -356,7 +360,8 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
         return [judged[t] for t in texts]
 
     report: dict = {"models": {}, "slices": {k: len(v) for k, v in slices.items()}, "title_judge": JUDGE,
-                    "generator": {"int8": getattr(engine.generator, "int8", None),
+                    "generator": {"engine": getattr(engine.generator, "engine", "torch"),
+                                  "int8": getattr(engine.generator, "int8", None),
                                   "loaded": engine.generator is not None}}
     for n in MODEL_NAMES:
         report["models"][n] = {}

@@ -107,6 +107,11 @@ def title_badge(title: str, title_lang: str, input_lang: str, input_text: str, s
     return "same_language", copied_share
 
 
+def stars_of(star_probs: list[float]) -> int:
+    """The rating shown for a review: the most probable star (1..5)."""
+    return max(range(len(star_probs)), key=star_probs.__getitem__) + 1
+
+
 def title_candidates(input_lang: str) -> tuple[str, ...]:
     """Languages a generated title can plausibly be in: the input's and the training languages."""
     return (input_lang, "en", "de")
@@ -213,16 +218,18 @@ class Engine:
             self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="engine-model")
 
     def _load_generator(self, dirs: dict[str, Path]):
-        """The pretrained generator with every model's title adapter (core/titles/gemma.py). Folders trained
-        before it existed have none: their main title is then missing with a note saying so."""
-        from .titles.gemma import SETTINGS_FILE, GemmaTitles
+        """The pretrained generator with every model's title adapter (core/titles: llama.cpp, or PyTorch where
+        llama.cpp cannot run the base). Folders trained before it existed have none: their main title is then
+        missing with a note saying so."""
+        from .titles import load_generator
+        from .titles.gemma import SETTINGS_FILE
 
         with_gen = {n: d for n, d in dirs.items() if (d / SETTINGS_FILE).exists()}
         if not with_gen:
             self.generator_note = ("No title adapter in these model folders: run `python -m core train "
                                    "--generator-only` to add them.")
             return None
-        return GemmaTitles(with_gen)
+        return load_generator(with_gen)
 
     def add_title_model(self, name: str, like: str) -> None:
         """Load one more title adapter into the generator (once): its folder is CROSSLINGUAL_<NAME> or
@@ -301,9 +308,11 @@ class Engine:
                     out[n][j]["title_error"] = f"title generation failed: {fail[n]}"
             lang = (languages[j] if languages else None) or (
                 langid.detect(text).language if self.generator.needs_language(ok) else None)
+            # each model's own rating, for adapters whose prompt holds the stars (the stars shown beside it)
+            stars = {n: stars_of(out[n][j]["star_probs"]) for n in ok if "star_probs" in out[n][j]}
             try:
                 with self.lock:
-                    got = self.generator.titles(text, ok, lang) if ok else {}
+                    got = self.generator.titles(text, ok, lang, stars) if ok else {}
                 for n, t in got.items():
                     out[n][j]["title"] = t
             except Exception as exc:  # noqa: BLE001 - the ratings and the seed titles still stand
@@ -416,8 +425,9 @@ def zero_shot_output(text: str, language: str | None = None, engine: Engine | No
         lang = language if language not in (None, "", "auto") else langid.detect(text).language
         row = engine.run([text], names=("en_trained",), titles=False)["en_trained"][0]
         o = engine.model_output("en_trained", row, lang, text)
-        with engine.lock:
-            title = engine.generator.titles(text, (ZERO_SHOT_MODEL,), lang)[ZERO_SHOT_MODEL]
+        with engine.lock:  # en_trained's stars, as for its rating, where the adapter's prompt holds them
+            title = engine.generator.titles(text, (ZERO_SHOT_MODEL,), lang,
+                                            {ZERO_SHOT_MODEL: stars_of(row["star_probs"])})[ZERO_SHOT_MODEL]
         o.take_title(engine.title_output(ZERO_SHOT_MODEL, title, None, lang, text))
         return o
     except Exception as exc:  # noqa: BLE001 - the optional column must never cost the two main ones

@@ -48,6 +48,11 @@ def rows(runs: Path) -> list[dict]:
 if __name__ == "__main__":
     dirs = [Path(p) for p in sys.argv[1:]] or [ROOT / "runs", ROOT / "assets" / "models" / "variants"]
     res = [r for d in dirs if d.exists() for r in rows(d)]
-    (ROOT / "assets" / "models" / "generator_sweep.json").write_text(json.dumps(res, indent=1))
+    path = ROOT / "assets" / "models" / "generator_sweep.json"
+    # runs/ is not committed: rows of earlier runs no longer on this machine are kept, found ones replaced
+    found = {r["run"] for r in res}
+    kept = [r for r in json.loads(path.read_text()) if r["run"] not in found] if path.exists() else []
+    res = kept + res
+    path.write_text(json.dumps(res, indent=1))
     for r in res:
         print(r)

@@ -101,3 +101,71 @@ def test_training_runs_as_two_processes_with_data_parallelism(tmp_path):
         assert (out / name / "adapter" / "adapter_model.safetensors").exists()
     summary = json.loads((out / "de_finetuned" / "training_summary.json").read_text())
     assert summary["generator"]["stages"]["en_trained"]["processes"] == 2
+
+
+def test_llama_cpp_applies_the_shipped_adapter_as_pytorch_does():
+    """The shipped path (llama.cpp on the Q4_K_M file, adapter converted to llama.cpp's LoRA GGUF) scores the next
+    token as the float32 PyTorch model with the peft adapter does, up to llama.cpp's 8-bit activations; without the
+    adapter it scores differently (so the adapter is really applied)."""
+    import numpy as np
+    from peft import PeftModel
+
+    from core.titles import gemma as G
+    from core.titles.gemma_base import load_generator_base
+    from core.titles.gemma_llama import LlamaTitles
+
+    d = ROOT / "assets" / "models" / "en_trained"
+    fast = LlamaTitles({"en_trained": d})
+    tok, lm = load_generator_base()
+    peft = PeftModel.from_pretrained(lm, str(d / G.ADAPTER_DIR)).eval()
+    s = fast.settings["en_trained"]
+    for text in ("The battery died after a week. Sent it back.", "Das Buch ist wunderbar, ich habe es verschlungen."):
+        ids = G.prompt_ids(tok, text, s, "en", 2)
+        with torch.inference_mode():
+            ref = peft(torch.tensor([ids])).logits[0, -1].numpy()
+            with peft.disable_adapter():
+                bare = peft(torch.tensor([ids])).logits[0, -1].numpy()
+        fast._use("en_trained")
+        fast.llm.reset()
+        fast.llm.eval(ids)
+        got = np.ctypeslib.as_array(fast._lib.llama_get_logits_ith(fast.llm.ctx, -1), shape=(fast.n_vocab,)).copy()
+        top = np.argsort(-ref)[:5]
+        assert got.argmax() == ref.argmax()
+        assert np.corrcoef(got[top], ref[top])[0, 1] > 0.95 and np.abs(got - ref)[top].max() < 1.0
+        assert np.abs(bare - ref)[top].max() > 5 * np.abs(got - ref)[top].max()
+
+
+def test_each_adapter_is_converted_for_llama_cpp_once(tmp_path):
+    from core.titles.gemma_llama import lora_gguf
+
+    models = ROOT / "assets" / "models"
+    a = lora_gguf(models / "en_trained" / "title_adapter", tmp_path)
+    stamp = a.stat().st_mtime_ns
+    assert lora_gguf(models / "en_trained" / "title_adapter", tmp_path) == a and a.stat().st_mtime_ns == stamp
+    b = lora_gguf(models / "de_finetuned" / "title_adapter", tmp_path)
+    assert b != a and sorted(p.name for p in tmp_path.iterdir()) == sorted([a.name, b.name])
+
+
+def test_the_app_runs_titles_on_llama_cpp_unless_told_otherwise(monkeypatch):
+    from core.titles import load_generator
+    from core.titles.gemma import GemmaTitles
+
+    dirs = {"en_trained": ROOT / "assets" / "models" / "en_trained"}
+    assert load_generator(dirs).engine == "llama.cpp"
+    monkeypatch.setenv("CROSSLINGUAL_GENERATOR_ENGINE", "torch")
+    assert isinstance(load_generator(dirs), GemmaTitles)
+
+
+def test_a_rating_prompt_holds_the_stars_the_page_shows():
+    """With `rating_prompt`, the title is asked for given the stars: the gold label in training, the model's own
+    rating (the most probable star) in the app."""
+    from core.inference import stars_of
+    from core.titles import gemma as G
+    from core.titles.gemma_base import load_generator_base
+
+    tok, _ = load_generator_base()
+    s = G.GeneratorSettings(rating_prompt=True)
+    assert tok.decode(G.prompt_ids(tok, "Nice lamp.", s, None, 4)).endswith("Review: Nice lamp.\nStars: 4/5\nTitle:")
+    assert "Stars: ?/5" in tok.decode(G.prompt_ids(tok, "Nice lamp.", s))
+    assert "Stars" not in tok.decode(G.prompt_ids(tok, "Nice lamp.", G.GeneratorSettings(), None, 4))
+    assert stars_of([0.1, 0.1, 0.2, 0.5, 0.1]) == 4 and stars_of([0.6, 0.1, 0.1, 0.1, 0.1]) == 1

@@ -1,7 +1,9 @@
 """Title generation: one package, one module per generator.
 
 - ``gemma`` (+ ``gemma_base``, ``gemma_train``): the main titles, from a pretrained multilingual
-  generator (Gemma 3 270M) with one LoRA adapter per model.
+  generator (Gemma 3 270M) with one LoRA adapter per model. Two engines run the same adapters:
+  ``gemma_llama`` (llama.cpp on the Q4_K_M file the wheels ship: the shipped path) and
+  ``gemma.GemmaTitles`` (PyTorch over the dequantized float32 base: any other base, and the fallback).
 - ``encoder_decoder`` (+ ``beam``): "the question's own setup", a small decoder warm-started from the
   multilingual encoder (bert2bert), trained with the rating; kept beside the main titles so a class
   sees why that experiment writes 1-2 words.
@@ -11,3 +13,20 @@ generator, ``generate_titles(...)`` for the seed decoder, which reads the encode
 already computed. ``core.inference.Engine`` runs both, and every path (compare, batch, evaluate, the
 CLI, the API) goes through it.
 """
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def load_generator(dirs: dict[str, Path], base: str | None = None):
+    """The main title generator for these model folders: llama.cpp where it can run the base (the default
+    PyPI GGUF, llama-cpp-python installed, CROSSLINGUAL_GENERATOR_ENGINE not "torch"), else PyTorch."""
+    from .gemma import GemmaTitles
+    from .gemma_base import GEMMA_ID
+    from .gemma_llama import LlamaTitles, engine_wanted, llama_available
+
+    base = base or os.environ.get("CROSSLINGUAL_GENERATOR_BASE")
+    if engine_wanted() != "torch" and (base in (None, "", GEMMA_ID, "gemma", "default")) and llama_available():
+        return LlamaTitles(dirs)
+    return GemmaTitles(dirs, base)

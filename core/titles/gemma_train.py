@@ -70,7 +70,7 @@ def cache_examples(stack: Stack, tokenizer, reviews, s: GeneratorSettings, lm_on
             keep = set(rng.sample(range(1, len(ids)), min(LM_POSITIONS, len(ids) - 1)))
             labels = [-100] + [t if i in keep else -100 for i, t in enumerate(ids[1:], 1)]
         else:
-            p = prompt_ids(tokenizer, r.body, s, language_of(r))
+            p = prompt_ids(tokenizer, r.body, s, language_of(r), r.stars)
             t = title_ids(tokenizer, r.title, s)
             ids, labels = p + t, [-100] * len(p) + t
         x = torch.tensor([ids], device=stack.device)
@@ -180,8 +180,8 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
     head = quantized(Head(stack)) if int8_wanted() and on_cpu else Head(stack)  # the output layer as the app runs it
     hyps = []
     stops = stop_ids(tokenizer)
-    for r in reviews:
-        ids = prompt_ids(tokenizer, r.body, s, language_of(r))
+    for r in reviews:  # the gold stars where the prompt holds them (the app gives the rating head's)
+        ids = prompt_ids(tokenizer, r.body, s, language_of(r), r.stars)
         got = greedy_titles(stack, tokenizer, ids, 1, s.max_title_tokens, head, stops)[0]
         hyps.append(tokenizer.decode(got, skip_special_tokens=True).strip())
     peft_model.train(was)

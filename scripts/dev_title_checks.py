@@ -1,0 +1,53 @@
+"""The report's title checks on the *dev* sets, for choosing between trained title adapters as the app runs them
+(the shipped engine, each model's own stars where the prompt holds them):
+python scripts/dev_title_checks.py assets/models runs/rating  ->  one line per folder, model and dev set, and
+runs/dev_title_checks/<folder>.json."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def checks(models_dir: Path) -> dict:
+    from core import metrics as M
+    from core.evaluate import JUDGE, MODEL_NAMES, predict_all, title_block
+    from core.inference import Engine
+    from core.models import polarity_from_probs
+    from core.train import TrainConfig, splits_of
+
+    sets = splits_of(TrainConfig())
+    dev = {lang: [r for r in sets[f"{lang}_dev"] if r.title] for lang in ("en", "de")}
+    engine = Engine(models_dir, names=MODEL_NAMES)
+    preds = predict_all(engine, dev["en"] + dev["de"], MODEL_NAMES)
+
+    def judge(texts: list[str]) -> list[str]:
+        res = engine.run(texts, names=(JUDGE,), titles=False)[JUDGE]
+        return [polarity_from_probs(row["star_probs"]) for row in res]
+
+    out = {}
+    for n in MODEL_NAMES:
+        for lang, rows in dev.items():
+            hyps = {r.uid: preds[n][r.uid]["title"] for r in rows}
+            b = title_block(rows, hyps, engine.seen_titles[n], lang, judge)
+            pol = [r for r in rows if r.polarity]
+            ceiling = M.rate([g == r.polarity for r, g in zip(pol, judge([r.title for r in pol]))])
+            out[f"{n}/{lang}"] = {"chrf": b["chrf"], "distinct": b["distinct"]["rate"],
+                                  "max_repeat": b["most_repeated"]["count"],
+                                  "in_input_language": b["in_input_language"]["rate"],
+                                  "sentiment": b["sentiment_agreement"]["rate"], "ceiling": ceiling["rate"],
+                                  "n": len(rows)}
+    return out
+
+
+if __name__ == "__main__":
+    for d in sys.argv[1:]:
+        res = checks(Path(d))
+        out = ROOT / "runs" / "dev_title_checks"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{Path(d).resolve().name}.json").write_text(json.dumps(res, indent=1))
+        for k, v in res.items():
+            print(d, k, json.dumps(v))
