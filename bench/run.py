@@ -97,7 +97,7 @@ def main() -> None:
     pool = [r.body for r in load_lab_corpus(DATA_DIR / "reviews_en.jsonl", "lab_en")]
     pool += [r.body for r in load_lab_corpus(DATA_DIR / "reviews_de.jsonl", "lab_de")]
     res: dict = {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                 "python": platform.python_version(), "engine_load_s": round(load_s, 2)}
+                 "python": platform.python_version(), "engine_load_s": round(load_s, 2), "repeats": a.repeats}
     def compare_ms(text: str) -> list[float]:
         times = []
         for _ in range(a.repeats):

@@ -282,6 +282,7 @@ class GemmaTitles:
     more models (the optional third column) can be added later without reloading anything."""
 
     name = "gemma"
+    engine = "torch"
 
     def __init__(self, dirs: dict[str, Path], base: str | None = None):
         from .gemma_base import load_generator_base
