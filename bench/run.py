@@ -156,6 +156,13 @@ def main() -> None:
     same = [f32.titles(t, stars=st) == s for t, st, s in zip(sample, sample_stars, shipped)]
     res["generator_titles_identical_to_torch_float32_share"] = round(sum(same) / len(same), 3)
     del f32
+    # the same PyTorch engine with its int8 output layer (the previous session's shipped path)
+    i8 = GemmaTitles(dirs)
+    with generator_swapped(engine, i8):
+        res["single_p50_ms_128_generator_torch_int8"] = round(statistics.median(compare_ms(text)), 1)
+    same = [i8.titles(t, stars=st) == s for t, st, s in zip(sample, sample_stars, shipped)]
+    res["generator_titles_identical_to_torch_int8_share"] = round(sum(same) / len(same), 3)
+    del i8
     # the seed decoder's title shortlist (core/titles/encoder_decoder.py, on by default) against full-vocabulary
     # decoding: speed at 128 tokens and how often its titles are identical
     short_vocab = dict(engine.title_vocab)

@@ -124,6 +124,10 @@ class LlamaTitles:
             self._read_settings(m, Path(d))
         self.tokenizer = AutoTokenizer.from_pretrained(resolve_generator_base(base))
         self.stops = stop_ids(self.tokenizer)
+        import logging
+
+        # llama.cpp's own log (through llama-cpp-python's logger): errors only, not a line per adapter tensor
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         n = threads or int(os.environ.get("CROSSLINGUAL_GENERATOR_THREADS", 0)) or usable_cores()
         self.llm = llama_cpp.Llama(model_path=str(assemble_gguf()), n_ctx=512, n_batch=256, n_ubatch=256,
                                    n_threads=n, n_threads_batch=n, verbose=False)
