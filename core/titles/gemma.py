@@ -277,7 +277,38 @@ def quantized(module: nn.Module) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------- the generator, loaded
-class GemmaTitles:
+class TitleModels:
+    """What every engine of the main titles shares: each model's settings (title_generator.json) and the prompt
+    built from them. An engine adds `tokenizer`, `names`, `add(name, dir)` and `titles(text, names, language,
+    stars)`."""
+
+    settings: dict[str, GeneratorSettings]
+    tokenizer = None
+
+    def _read_settings(self, dirs: dict[str, Path]) -> GeneratorSettings:
+        from ..models import ModelDirError
+
+        for m, d in dirs.items():
+            p = Path(d) / SETTINGS_FILE
+            if not p.exists():
+                raise ModelDirError(f"{d} has no title generator ({SETTINGS_FILE}). Run `python -m core train`.")
+            try:
+                self.settings[m] = GeneratorSettings.from_json(json.loads(p.read_text()))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise ModelDirError(f"{p} is corrupt ({exc}); re-run `python -m core train`.") from exc
+        return next(iter(self.settings.values()))
+
+    def needs_language(self, names) -> bool:
+        return any(self.settings[m].language_prompt for m in names)
+
+    def needs_stars(self, names) -> bool:
+        return any(self.settings[m].rating_prompt for m in names)
+
+    def prompt(self, text: str, model: str, language: str | None = None, stars: dict | None = None) -> list[int]:
+        return prompt_ids(self.tokenizer, text, self.settings[model], language, (stars or {}).get(model))
+
+
+class GemmaTitles(TitleModels):
     """Every model's title adapter on one float32 copy of the base, applied unmerged and batched (LoRALinears);
     more models (the optional third column) can be added later without reloading anything."""
 
@@ -302,19 +333,6 @@ class GemmaTitles:
         self.stops = stop_ids(self.tokenizer)
         self._active: tuple[str, ...] | None = None
 
-    def _read_settings(self, dirs: dict[str, Path]) -> GeneratorSettings:
-        from ..models import ModelDirError
-
-        for m, d in dirs.items():
-            p = Path(d) / SETTINGS_FILE
-            if not p.exists():
-                raise ModelDirError(f"{d} has no title generator ({SETTINGS_FILE}). Run `python -m core train`.")
-            try:
-                self.settings[m] = GeneratorSettings.from_json(json.loads(p.read_text()))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise ModelDirError(f"{p} is corrupt ({exc}); re-run `python -m core train`.") from exc
-        return next(iter(self.settings.values()))
-
     def add(self, name: str, model_dir: Path) -> None:
         """Load one more model's adapter (its settings must share the base)."""
         from ..models import ModelDirError
@@ -329,15 +347,6 @@ class GemmaTitles:
         self.names = tuple(dict.fromkeys(self.names + (name,)))
         self.stack = Stack(self.lm, min(self.touched))  # layers below every adapter: one prefill serves all
         self._active = None
-
-    def needs_language(self, names) -> bool:
-        return any(self.settings[m].language_prompt for m in names)
-
-    def needs_stars(self, names) -> bool:
-        return any(self.settings[m].rating_prompt for m in names)
-
-    def prompt(self, text: str, model: str, language: str | None = None, stars: dict | None = None) -> list[int]:
-        return prompt_ids(self.tokenizer, text, self.settings[model], language, (stars or {}).get(model))
 
     def _activate(self, names: tuple[str, ...]) -> None:
         if names != self._active:
@@ -365,7 +374,7 @@ class GemmaTitles:
         return out
 
 
-class PlainGenerate:
+class PlainGenerate(TitleModels):
     """The same adapters the way a user would first run them: one float32 `peft` model, the active adapter
     switched per model, `generate` (greedy, same prompt, same stops) once per model. The baseline that
     `python -m bench` measures the shipped path against, and that the tests check the hand loop with."""
@@ -377,9 +386,8 @@ class PlainGenerate:
 
         from .gemma_base import load_generator_base
 
-        self.settings = {m: GeneratorSettings.from_json(json.loads((Path(d) / SETTINGS_FILE).read_text()))
-                         for m, d in dirs.items()}
-        s0 = next(iter(self.settings.values()))
+        self.settings = {}
+        s0 = self._read_settings(dirs)
         self.tokenizer, lm = load_generator_base(base or s0.base)
         self.model = None
         for m, d in dirs.items():
@@ -391,19 +399,13 @@ class PlainGenerate:
         self.stops = stop_ids(self.tokenizer)
         self.names = tuple(dirs)
 
-    def needs_language(self, names) -> bool:
-        return any(self.settings[m].language_prompt for m in names)
-
-    def needs_stars(self, names) -> bool:
-        return any(self.settings[m].rating_prompt for m in names)
-
     @torch.inference_mode()
     def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
                stars: dict[str, int] | None = None) -> dict[str, str]:
         out = {}
         for m in names or self.names:
             s = self.settings[m]
-            ids = prompt_ids(self.tokenizer, text, s, language, (stars or {}).get(m))
+            ids = self.prompt(text, m, language, stars)
             self.model.set_adapter(m)
             gen = self.model.generate(torch.tensor([ids]), max_new_tokens=s.max_title_tokens, do_sample=False,
                                       eos_token_id=sorted(self.stops), pad_token_id=self.tokenizer.pad_token_id)

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from .gemma import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, prompt_ids, read_adapter, stop_ids
+from .gemma import ADAPTER_DIR, GeneratorSettings, TitleModels, read_adapter, stop_ids
 
 # peft's module names in Gemma's layers -> llama.cpp's tensor names
 TENSOR_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
@@ -98,11 +97,11 @@ def lora_gguf(adapter_dir: Path, out_dir: Path) -> Path:
     return out
 
 
-class LlamaTitles:
+class LlamaTitles(TitleModels):
     """Every model's adapter on one llama.cpp copy of the Q4_K_M base; the adapter is switched per model.
 
-    Same interface as ``gemma.GemmaTitles`` (``names``, ``settings``, ``add``, ``needs_language``,
-    ``titles``), so the Engine, the bench and the tests treat both alike."""
+    The same interface as ``gemma.GemmaTitles`` (``gemma.TitleModels``), so the Engine, the bench and the tests
+    treat both alike."""
 
     name = "gemma-llama.cpp"
     engine = "llama.cpp"
@@ -120,8 +119,7 @@ class LlamaTitles:
         self.adapters: dict[str, object] = {}
         self.names: tuple[str, ...] = ()
         self._lora_dir = cache_root() / "lora-gguf"
-        for m, d in dirs.items():
-            self._read_settings(m, Path(d))
+        self._read_settings(dirs)
         self.tokenizer = AutoTokenizer.from_pretrained(resolve_generator_base(base))
         self.stops = stop_ids(self.tokenizer)
         import logging
@@ -137,24 +135,13 @@ class LlamaTitles:
         for m, d in dirs.items():
             self.add(m, Path(d))
 
-    def _read_settings(self, name: str, model_dir: Path) -> None:
-        from ..models import ModelDirError
-
-        p = model_dir / SETTINGS_FILE
-        if not p.exists():
-            raise ModelDirError(f"{model_dir} has no title generator ({SETTINGS_FILE}). Run `python -m core train`.")
-        try:
-            self.settings[name] = GeneratorSettings.from_json(json.loads(p.read_text()))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise ModelDirError(f"{p} is corrupt ({exc}); re-run `python -m core train`.") from exc
-
     def add(self, name: str, model_dir: Path) -> None:
         """Load one more model's adapter (the optional zero-shot column): a few MB, no second base."""
         from ..models import ModelDirError
 
         model_dir = Path(model_dir)
         if name not in self.settings:
-            self._read_settings(name, model_dir)
+            self._read_settings({name: model_dir})
         try:
             path = lora_gguf(model_dir / ADAPTER_DIR, self._lora_dir)
             adapter = self._lib.llama_adapter_lora_init(self.llm.model, str(path).encode())
@@ -165,15 +152,6 @@ class LlamaTitles:
                                 "Re-run `python -m core train`.") from exc
         self.adapters[name] = adapter
         self.names = tuple(dict.fromkeys(self.names + (name,)))
-
-    def needs_language(self, names) -> bool:
-        return any(self.settings[m].language_prompt for m in names)
-
-    def needs_stars(self, names) -> bool:
-        return any(self.settings[m].rating_prompt for m in names)
-
-    def prompt(self, text: str, model: str, language: str | None = None, stars: dict | None = None) -> list[int]:
-        return prompt_ids(self.tokenizer, text, self.settings[model], language, (stars or {}).get(model))
 
     def _use(self, name: str) -> None:
         if name != self._active:
