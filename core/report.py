@@ -17,6 +17,8 @@ SLICE_LABELS = {
 }
 
 
+ENGINE_NAMES = {"llama.cpp": "llama.cpp on the Q4_K_M file", "torch": "PyTorch over the dequantized float32 base"}
+
 def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
@@ -310,6 +312,8 @@ def write_report(report: dict, out: Path) -> None:
           f"`{report.get('title_judge', 'de_finetuned')}`'s rating head reads the title text, match the review's "
           "label; its ceiling is the same judge on the real reference titles.", "",
           "### The pretrained generator (Gemma 3 270M + a LoRA adapter per model)", "",
+          f"Titles decoded greedily by the app's own engine ({ENGINE_NAMES.get(report.get('generator', {}).get('engine'), 'PyTorch')}), "
+          "one review at a time as every path decodes them.", "",
           title_table(report).to_markdown(index=False), "",
           "Against the bar set for it:", "", title_checks(report).to_markdown(index=False), "",
           "### The question's setup: the encoder-decoder warm-started from the encoder", "",
