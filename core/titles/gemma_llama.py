@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import threading
 from pathlib import Path
@@ -122,8 +123,6 @@ class LlamaTitles(TitleModels):
         self._read_settings(dirs)
         self.tokenizer = AutoTokenizer.from_pretrained(resolve_generator_base(base))
         self.stops = stop_ids(self.tokenizer)
-        import logging
-
         # llama.cpp's own log (through llama-cpp-python's logger): errors only, not a line per adapter tensor
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         n = threads or int(os.environ.get("CROSSLINGUAL_GENERATOR_THREADS", 0)) or usable_cores()
