@@ -147,22 +147,17 @@ def main() -> None:
     shipped = [engine.generator.titles(t, stars=st) for t, st in zip(sample, sample_stars)]
     same_plain = [plain.titles(t, stars=st) == s for t, st, s in zip(sample, sample_stars, shipped)]
     res["generator_titles_identical_to_plain_generate_share"] = round(sum(same_plain) / len(same_plain), 3)
-    # the PyTorch hand loop over the float32 base (shared prefill, both models per step), the other engine
-    os.environ["CROSSLINGUAL_GENERATOR_INT8"] = "0"
-    f32 = GemmaTitles(dirs)
-    os.environ.pop("CROSSLINGUAL_GENERATOR_INT8")
-    with generator_swapped(engine, f32):
-        res["single_p50_ms_128_generator_torch_float32"] = round(statistics.median(compare_ms(text)), 1)
-    same = [f32.titles(t, stars=st) == s for t, st, s in zip(sample, sample_stars, shipped)]
-    res["generator_titles_identical_to_torch_float32_share"] = round(sum(same) / len(same), 3)
-    del f32
-    # the same PyTorch engine with its int8 output layer (the previous session's shipped path)
-    i8 = GemmaTitles(dirs)
-    with generator_swapped(engine, i8):
-        res["single_p50_ms_128_generator_torch_int8"] = round(statistics.median(compare_ms(text)), 1)
-    same = [i8.titles(t, stars=st) == s for t, st, s in zip(sample, sample_stars, shipped)]
-    res["generator_titles_identical_to_torch_int8_share"] = round(sum(same) / len(same), 3)
-    del i8
+    # the other engine: the PyTorch hand loop over the float32 base (shared prefill, both models per step), with a
+    # float32 and with an int8 output layer (the previous session's shipped path)
+    for label, int8 in (("float32", "0"), ("int8", "1")):
+        os.environ["CROSSLINGUAL_GENERATOR_INT8"] = int8
+        other = GemmaTitles(dirs)
+        os.environ.pop("CROSSLINGUAL_GENERATOR_INT8")
+        with generator_swapped(engine, other):
+            res[f"single_p50_ms_128_generator_torch_{label}"] = round(statistics.median(compare_ms(text)), 1)
+        same = [other.titles(t, stars=st) == s for t, st, s in zip(sample, sample_stars, shipped)]
+        res[f"generator_titles_identical_to_torch_{label}_share"] = round(sum(same) / len(same), 3)
+        del other
     # the seed decoder's title shortlist (core/titles/encoder_decoder.py, on by default) against full-vocabulary
     # decoding: speed at 128 tokens and how often its titles are identical
     short_vocab = dict(engine.title_vocab)

@@ -15,7 +15,6 @@ CLI, the API) goes through it.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
@@ -23,10 +22,9 @@ def load_generator(dirs: dict[str, Path], base: str | None = None):
     """The main title generator for these model folders: llama.cpp where it can run the base (the default
     PyPI GGUF, llama-cpp-python installed, CROSSLINGUAL_GENERATOR_ENGINE not "torch"), else PyTorch."""
     from .gemma import GemmaTitles
-    from .gemma_base import GEMMA_ID
+    from .gemma_base import is_packaged_base
     from .gemma_llama import LlamaTitles, engine_wanted, llama_available
 
-    base = base or os.environ.get("CROSSLINGUAL_GENERATOR_BASE")
-    if engine_wanted() != "torch" and (base in (None, "", GEMMA_ID, "gemma", "default")) and llama_available():
+    if engine_wanted() != "torch" and is_packaged_base(base) and llama_available():
         return LlamaTitles(dirs)
     return GemmaTitles(dirs, base)

@@ -224,26 +224,34 @@ def read_adapter(adapter_dir: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     return cfg, load_file(str(adapter_dir / "adapter_model.safetensors"))
 
 
+def lora_pairs(adapter_dir: Path, sd: dict[str, torch.Tensor]) -> list[tuple[str, int, torch.Tensor, torch.Tensor]]:
+    """(module path in the base, layer index, A, B) for every adapted Linear of a peft adapter's tensors."""
+    out = []
+    for key in sorted(sd):
+        if key.endswith("lora_A.weight"):
+            path = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+            layer = int(path.split("layers.")[1].split(".")[0])
+            out.append((path, layer, sd[key], sd[key.replace("lora_A", "lora_B")]))
+    if not out:
+        raise ValueError(f"{adapter_dir}: no LoRA weights")
+    return out
+
+
 def attach_adapter(lm: nn.Module, name: str, adapter_dir: Path) -> set[int]:
     """Add one model's adapter to `lm`'s Linears (wrapping them in LoRALinears once); returns the layers it
     touches."""
     cfg, sd = read_adapter(adapter_dir)
     scale = cfg["lora_alpha"] / cfg["r"]
     layers = set()
-    for key, A in sd.items():
-        if not key.endswith("lora_A.weight"):
-            continue
-        path = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+    for path, layer, A, B in lora_pairs(adapter_dir, sd):
         parent_path, _, leaf = path.rpartition(".")
         parent = lm.get_submodule(parent_path)
         mod = getattr(parent, leaf)
         if not isinstance(mod, LoRALinears):
             mod = LoRALinears(mod)
             setattr(parent, leaf, mod)
-        mod.add(name, A, sd[key.replace("lora_A", "lora_B")], scale)
-        layers.add(int(path.split("layers.")[1].split(".")[0]))
-    if not layers:
-        raise ValueError(f"{adapter_dir}: no LoRA weights")
+        mod.add(name, A, B, scale)
+        layers.add(layer)
     return layers
 
 

@@ -112,11 +112,20 @@ def ensure_converted(progress=None) -> Path:
     return out
 
 
+def configured_base(name_or_path: str | None = None) -> str:
+    """The generator base asked for: the argument, else CROSSLINGUAL_GENERATOR_BASE, else the PyPI GGUF."""
+    return name_or_path or os.environ.get("CROSSLINGUAL_GENERATOR_BASE") or GEMMA_ID
+
+
+def is_packaged_base(name_or_path: str | None = None) -> bool:
+    """Whether the configured base is the PyPI wheels' GGUF (the only one llama.cpp runs here)."""
+    return configured_base(name_or_path) in (GEMMA_ID, "gemma", "default")
+
+
 def resolve_generator_base(name_or_path: str | None = None) -> str:
-    name = name_or_path or os.environ.get("CROSSLINGUAL_GENERATOR_BASE") or GEMMA_ID
-    if name in (GEMMA_ID, "gemma", "default"):
+    if is_packaged_base(name_or_path):
         return str(ensure_converted())
-    return name
+    return configured_base(name_or_path)
 
 
 def load_generator_base(name_or_path: str | None = None):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .gemma import ADAPTER_DIR, GeneratorSettings, TitleModels, read_adapter, stop_ids
+from .gemma import ADAPTER_DIR, GeneratorSettings, TitleModels, lora_pairs, read_adapter, stop_ids
 
 # peft's module names in Gemma's layers -> llama.cpp's tensor names
 TENSOR_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
@@ -61,35 +61,31 @@ def usable_cores() -> int:
 
 
 def lora_gguf(adapter_dir: Path, out_dir: Path) -> Path:
-    """llama.cpp's LoRA GGUF for one peft adapter, written once (atomically) under out_dir.
+    """llama.cpp's LoRA GGUF for one peft adapter, written once (atomically) under out_dir and named by a hash
+    of the adapter's two files, so a later start only hashes them.
 
     peft's lora_A is (r, in) and lora_B (out, r); llama.cpp wants the same arrays (its ne order is
     reversed), named blk.N.<tensor>.weight.lora_a/b, and scales by alpha / r itself."""
     import gguf
 
-    cfg, sd = read_adapter(adapter_dir)
-    digest = hashlib.sha256((adapter_dir / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
-    out = out_dir / f"lora-{digest}-v{LORA_GGUF_VERSION}.gguf"
-    if out.exists():
+    digest = hashlib.sha256()
+    for f in ("adapter_config.json", "adapter_model.safetensors"):
+        digest.update((adapter_dir / f).read_bytes())
+    out = out_dir / f"lora-{digest.hexdigest()[:16]}-v{LORA_GGUF_VERSION}.gguf"
+    if out.exists():  # written only after a conversion that succeeded, from these exact bytes
         return out
+    cfg, sd = read_adapter(adapter_dir)
+    pairs = lora_pairs(adapter_dir, sd)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     w = gguf.GGUFWriter(str(tmp), "gemma3")
     w.add_string("general.type", "adapter")
     w.add_string(gguf.Keys.Adapter.TYPE, "lora")
     w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(cfg["lora_alpha"]))
-    n = 0
-    for key in sorted(sd):
-        if not key.endswith("lora_A.weight"):
-            continue
-        path = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
-        layer = int(path.split("layers.")[1].split(".")[0])
+    for path, layer, A, B in pairs:
         name = f"blk.{layer}.{TENSOR_NAMES[path.rsplit('.', 1)[1]]}.weight"
-        w.add_tensor(name + ".lora_a", sd[key].float().numpy())
-        w.add_tensor(name + ".lora_b", sd[key.replace("lora_A", "lora_B")].float().numpy())
-        n += 1
-    if not n:
-        raise ValueError(f"{adapter_dir}: no LoRA weights")
+        w.add_tensor(name + ".lora_a", A.float().numpy())
+        w.add_tensor(name + ".lora_b", B.float().numpy())
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
