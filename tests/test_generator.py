@@ -57,9 +57,70 @@ def test_decoding_by_hand_writes_what_generate_writes(tiny_models, monkeypatch):
     monkeypatch.setenv("CROSSLINGUAL_GENERATOR_INT8", "0")
     dirs = {"en_trained": tiny_models / "en_trained", "de_finetuned": tiny_models / "de_finetuned"}
     fast, plain = G.GemmaTitles(dirs), G.PlainGenerate(dirs)
+    set_decoding(fast, num_beams=1)
+    set_decoding(plain, num_beams=1)
     for text in ("Der Akku hält keinen Tag. Zurückgeschickt.", "Great little lamp, bright and cheap.",
                  "Très déçu, la batterie ne tient pas."):
         assert fast.titles(text) == plain.titles(text)
+
+
+BEAM_REVIEWS = ("Der Akku hält keinen Tag. Zurückgeschickt, nie wieder.", "Great little lamp, bright and cheap.",
+                "Très déçu, la batterie ne tient pas.", "The story drags in the middle but the ending is superb.",
+                "Schneller Versand, gute Qualität, passt perfekt.", "Stopped working after two weeks. Waste of money.")
+
+
+def shipped_with_beams(k: int, length_penalty: float = 1.0) -> tuple[dict, dict]:
+    models = ROOT / "assets" / "models"
+    return {n: models / n for n in ("en_trained", "de_finetuned")}, dict(num_beams=k, length_penalty=length_penalty)
+
+
+def set_decoding(gen, **kw) -> None:
+    for s in gen.settings.values():
+        for k, v in kw.items():
+            setattr(s, k, v)
+
+
+def test_beam_search_by_hand_writes_what_generate_writes(monkeypatch):
+    """The PyTorch engine's beam search (core/titles/beam.search: both models' beams as one batch after one shared
+    prefill) against `generate(num_beams=4)` one model at a time: the same titles, and not greedy's everywhere."""
+    from core.titles import gemma as G
+
+    monkeypatch.setenv("CROSSLINGUAL_GENERATOR_INT8", "0")
+    dirs, beams = shipped_with_beams(4)
+    fast, plain = G.GemmaTitles(dirs), G.PlainGenerate(dirs)
+    set_decoding(fast, num_beams=1)
+    greedy = [fast.titles(t) for t in BEAM_REVIEWS[:3]]
+    set_decoding(fast, **beams)
+    set_decoding(plain, **beams)
+    got = [fast.titles(t) for t in BEAM_REVIEWS[:3]]
+    assert got == [plain.titles(t) for t in BEAM_REVIEWS[:3]]
+    assert got != greedy
+
+
+def test_llama_cpp_beam_search_finds_the_pytorch_engines_titles():
+    """The shipped engine's beam search (each beam a llama.cpp sequence, reordered by copying sequences) writes the
+    float32 PyTorch engine's titles for most reviews (llama.cpp's 8-bit activations flip some near-ties), the
+    same ones again on a second run, and not greedy's everywhere."""
+    import os
+
+    from core.titles import gemma as G
+    from core.titles.gemma_llama import LlamaTitles
+
+    dirs, beams = shipped_with_beams(3)
+    fast = LlamaTitles(dirs)
+    set_decoding(fast, num_beams=1)
+    greedy = [fast.titles(t) for t in BEAM_REVIEWS]
+    set_decoding(fast, **beams)
+    got = [fast.titles(t) for t in BEAM_REVIEWS]
+    assert got == [fast.titles(t) for t in BEAM_REVIEWS] and got != greedy
+    os.environ["CROSSLINGUAL_GENERATOR_INT8"] = "0"
+    try:
+        ref = G.GemmaTitles(dirs)
+    finally:
+        os.environ.pop("CROSSLINGUAL_GENERATOR_INT8")
+    set_decoding(ref, **beams)
+    same = [a[m] == ref.titles(t)[m] for a, t in zip(got, BEAM_REVIEWS) for m in a]
+    assert sum(same) >= 0.6 * len(same), same
 
 
 def test_tiny_train_writes_a_title_adapter_apart_from_the_base(tiny_models):
@@ -125,10 +186,7 @@ def test_llama_cpp_applies_the_shipped_adapter_as_pytorch_does():
             ref = peft(torch.tensor([ids])).logits[0, -1].numpy()
             with peft.disable_adapter():
                 bare = peft(torch.tensor([ids])).logits[0, -1].numpy()
-        fast._use("en_trained")
-        fast.llm.reset()
-        fast.llm.eval(ids)
-        got = np.ctypeslib.as_array(fast._lib.llama_get_logits_ith(fast.llm.ctx, -1), shape=(fast.n_vocab,)).copy()
+        got = fast.next_logits(ids, "en_trained")
         top = np.argsort(-ref)[:5]
         assert got.argmax() == ref.argmax()
         assert np.corrcoef(got[top], ref[top])[0, 1] > 0.95 and np.abs(got - ref)[top].max() < 1.0

@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 from torch import nn
-from transformers import GenerationConfig
+from transformers import GenerationConfig, GenerationMixin
 from transformers.generation import (EosTokenCriteria, LogitsProcessorList, MaxLengthCriteria,
                                      NoRepeatNGramLogitsProcessor, StoppingCriteriaList)
 
@@ -46,7 +46,72 @@ def _setting(decoder: nn.Module, name: str):
     return GenerationConfig._get_default_generation_params()[name] if value is None else value
 
 
+def pieces() -> GenerationMixin:
+    """Where the beam-search methods live for an engine that has no `transformers` model (llama.cpp): they
+    use no model state, only `GenerationMixin`'s static beam helpers."""
+    return GenerationMixin()
+
+
+def defaults(decoder: nn.Module | None) -> tuple[float, bool]:
+    """(length_penalty, early_stopping) as `generate` would use them for `decoder` (None: the global defaults)."""
+    if decoder is None:
+        d = GenerationConfig._get_default_generation_params()
+        return d["length_penalty"], d["early_stopping"]
+    return _setting(decoder, "length_penalty"), _setting(decoder, "early_stopping")
+
+
 @torch.inference_mode()
+def search(gen: GenerationMixin, step: Callable[[torch.Tensor, int], torch.Tensor],
+           reorder: Callable[[torch.Tensor], None], prompt: torch.Tensor, k: int, max_new: int, eos: list[int],
+           length_penalty: float, early_stopping: bool | str, no_repeat_ngram_size: int = 0,
+           fill: int | None = None) -> torch.Tensor:
+    """Best sequence per row of `prompt` (B, P), prompt first, as `generate(num_beams=k)` returns it.
+
+    `step(last_ids (B*k, 1), position)` gives every beam's next-token logits (B*k, V) and extends the engine's
+    cache by one position; `reorder(order)` makes beam j's cache a copy of beam order[j] (flattened over
+    B*k), as `generate` reorders its cache after every step. `gen` supplies `transformers`' beam-search
+    pieces. Stopping at any of `eos` (generate's list form: it keeps (1 + len(eos)) * k continuations)."""
+    B, P = prompt.shape
+    max_length = P + max_new
+    processors = LogitsProcessorList([NoRepeatNGramLogitsProcessor(no_repeat_ngram_size)]
+                                     if no_repeat_ngram_size else [])
+    criteria = StoppingCriteriaList([MaxLengthCriteria(max_length), EosTokenCriteria(eos)])
+    keep = max(2, 1 + len(eos)) * k  # generate's "beams to keep"
+    top_beams = torch.arange(keep) < k
+    running = torch.full((B, k, max_length), eos[0] if fill is None else fill, dtype=torch.long)
+    running[:, :, :P] = prompt[:, None, :]
+    sequences = running.clone()
+    running_scores = torch.zeros(B, k)
+    running_scores[:, 1:] = -1e9  # only the first beam starts: the others would repeat it
+    scores = torch.full((B, k), -1e9)
+    finished = torch.zeros(B, k, dtype=torch.bool)
+    may_improve = torch.ones(B, 1, dtype=torch.bool)
+    running_beams = torch.full((B, k, max_length - P), -1, dtype=torch.int32)
+    beams = running_beams.clone()
+    cur_len = P
+    while True:
+        flat = running[:, :, :cur_len].reshape(B * k, cur_len)
+        logits = step(flat[:, -1:], cur_len - 1)
+        log_probs = processors(flat, nn.functional.log_softmax(logits.float(), dim=-1))
+        log_probs = (log_probs.view(B, k, -1) + running_scores[:, :, None]).view(B, -1)
+        topk_scores, topk_seqs, topk_beams = gen._get_top_k_continuations(
+            log_probs, running, running_beams, cur_len, P, False, keep, k, B)
+        hits = criteria(topk_seqs[:, :, : cur_len + 1].reshape(B * keep, -1), None).view(B, keep)
+        running, running_scores, running_beams = gen._get_running_beams_for_next_iteration(
+            topk_scores, topk_seqs, topk_beams, hits, k)
+        sequences, scores, beams, finished = gen._update_finished_beams(
+            sequences, topk_seqs, scores, topk_scores, beams, topk_beams, may_improve, finished, hits, top_beams,
+            k, cur_len, P, length_penalty, early_stopping)
+        reorder(running_beams[..., cur_len - P].reshape(-1).long())  # the cache follows its beams
+        cur_len += 1
+        may_improve = gen._check_early_stop_heuristic(may_improve, running_scores, scores, finished, cur_len,
+                                                      max_length, P, early_stopping, length_penalty)
+        if not gen._beam_search_has_unfinished_sequences(may_improve, finished, hits, early_stopping):
+            break
+    best, best_beams = sequences[:, 0], beams[:, 0]  # finished beams are kept best first
+    return best[:, : P + int((best_beams + 1).bool().sum(dim=1).max())]
+
+
 def beam_search(decoder: nn.Module, step: Step, head: tuple[torch.Tensor, torch.Tensor], cross: list[torch.Tensor],
                 enc_mask: torch.Tensor, start: int, eos: int, pad: int, settings) -> torch.Tensor:
     """Title token ids (B, length), start token first, as `decoder.generate` returns them.
@@ -54,45 +119,18 @@ def beam_search(decoder: nn.Module, step: Step, head: tuple[torch.Tensor, torch.
     `head`: the vocabulary projection's rows (the decoder's input embeddings too: they are tied), token ids
     are positions in it; `cross`: each layer's cross-attention keys and values, already repeated per beam
     (core/generate.cross_kv); `enc_mask`: the encoder's padding mask, one row per review."""
-    length_penalty, early_stopping = _setting(decoder, "length_penalty"), _setting(decoder, "early_stopping")
-    k, max_length, prompt = settings.num_beams, 1 + settings.max_title_tokens, 1
-    processors = LogitsProcessorList([NoRepeatNGramLogitsProcessor(settings.no_repeat_ngram_size)]
-                                     if settings.no_repeat_ngram_size else [])
-    criteria = StoppingCriteriaList([MaxLengthCriteria(max_length), EosTokenCriteria(eos)])
+    k = settings.num_beams
     B = enc_mask.shape[0]
-    keep = 2 * k  # generate's "beams to keep" with one end token: max(2, 1 + 1) * num_beams
-    top_beams = torch.arange(keep) < k
-    running = torch.full((B, k, max_length), pad, dtype=torch.long)
-    running[:, :, 0] = start
-    sequences = running.clone()
-    running_scores = torch.zeros(B, k)
-    running_scores[:, 1:] = -1e9  # only the first beam starts: the others would repeat it
-    scores = torch.full((B, k), -1e9)
-    finished = torch.zeros(B, k, dtype=torch.bool)
-    may_improve = torch.ones(B, 1, dtype=torch.bool)
-    running_beams = torch.full((B, k, max_length - prompt), -1, dtype=torch.int32)
-    beams = running_beams.clone()
     enc_mask = enc_mask.repeat_interleave(k, dim=0)
-    past, cur_len = None, prompt
-    while True:
-        flat = running[:, :, :cur_len].reshape(B * k, cur_len)
-        logits, past = step(flat[:, -1:], torch.tensor([cur_len - 1]), enc_mask, head, past, cross)
-        log_probs = processors(flat, nn.functional.log_softmax(logits[:, -1].float(), dim=-1))
-        log_probs = (log_probs.view(B, k, -1) + running_scores[:, :, None]).view(B, -1)
-        topk_scores, topk_seqs, topk_beams = decoder._get_top_k_continuations(
-            log_probs, running, running_beams, cur_len, prompt, False, keep, k, B)
-        hits = criteria(topk_seqs[:, :, : cur_len + 1].reshape(B * keep, -1), None).view(B, keep)
-        running, running_scores, running_beams = decoder._get_running_beams_for_next_iteration(
-            topk_scores, topk_seqs, topk_beams, hits, k)
-        sequences, scores, beams, finished = decoder._update_finished_beams(
-            sequences, topk_seqs, scores, topk_scores, beams, topk_beams, may_improve, finished, hits, top_beams,
-            k, cur_len, prompt, length_penalty, early_stopping)
-        order = running_beams[..., cur_len - prompt].reshape(-1).long()  # the self-attention cache follows its beams
-        past = [t.index_select(0, order) for t in past]
-        cur_len += 1
-        may_improve = decoder._check_early_stop_heuristic(may_improve, running_scores, scores, finished, cur_len,
-                                                          max_length, prompt, early_stopping, length_penalty)
-        if not decoder._beam_search_has_unfinished_sequences(may_improve, finished, hits, early_stopping):
-            break
-    best, best_beams = sequences[:, 0], beams[:, 0]  # finished beams are kept best first
-    return best[:, : prompt + int((best_beams + 1).bool().sum(dim=1).max())]
+    past: list = [None]
+
+    def run(last: torch.Tensor, position: int) -> torch.Tensor:
+        logits, past[0] = step(last, torch.tensor([position]), enc_mask, head, past[0], cross)
+        return logits[:, -1]
+
+    def reorder(order: torch.Tensor) -> None:
+        past[0] = [t.index_select(0, order) for t in past[0]]
+
+    length_penalty, early_stopping = defaults(decoder)
+    return search(decoder, run, reorder, torch.full((B, 1), start, dtype=torch.long), k, settings.max_title_tokens,
+                  [eos], length_penalty, early_stopping, settings.no_repeat_ngram_size, fill=pad)

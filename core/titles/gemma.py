@@ -52,6 +52,10 @@ class GeneratorSettings:
     # label in training, the same model's rating head at inference (the stars shown beside the title)
     max_review_tokens: int = 192
     max_title_tokens: int = 16
+    num_beams: int = 4  # 1: greedy; more: beam search as `generate(num_beams=...)` runs it (core/titles/beam.search);
+    # 4 chosen on the dev sets (scripts/decoding_sweep.py; title_generator.json files without the key decode greedily)
+    no_repeat_ngram_size: int = 0  # with beams: no n-gram twice in prompt + title (generate's processor)
+    length_penalty: float = 1.0  # with beams: a finished title scores sum(log p) / length ** this (generate's)
     shared_layers: int = 12  # bottom layers without adapter, shared by every model
     lora_r: int = 16
     lora_alpha: int = 32
@@ -66,6 +70,7 @@ class GeneratorSettings:
     @classmethod
     def from_json(cls, d: dict) -> "GeneratorSettings":
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        d.setdefault("num_beams", 1)  # written before decoding was a setting: those adapters decoded greedily
         if "lora_targets" in d:
             d["lora_targets"] = tuple(d["lora_targets"])
         return cls(**d)
@@ -177,6 +182,37 @@ def greedy_titles(stack: Stack, tokenizer, ids: list[int], n: int, max_new: int,
             break
         last = stack.run(stack.layers, stack.embed(nxt.view(n, 1)), len(ids) + step, cache)[:, -1]
     return out
+
+
+@torch.inference_mode()
+def beam_titles(stack: Stack, ids: list[int], n: int, s: GeneratorSettings, head: nn.Module,
+                stops: frozenset[int], activate) -> list[list[int]]:
+    """Beam-search title ids for one prompt from `n` models at once (core/titles/beam.search, as `generate`
+    with num_beams does it): the shared layers' prefill once, the adapted layers' once per model, then every
+    model's beams as one batch (row m·k + j: model m's beam j). `activate(rows)` points the LoRA updates at
+    the rows' models."""
+    from .beam import defaults, pieces, search
+
+    k = s.num_beams
+    cache = new_cache(stack.config)
+    h = stack.run(stack.shared(), stack.embed(torch.tensor([ids], device=stack.device)), 0, cache)
+    if n > 1:
+        if stack.k > 0:
+            cache.batch_repeat_interleave(n)
+        h = h.expand(n, -1, -1)
+    activate(1)
+    first = [head(stack.run(stack.top(), h, 0, cache)[:, -1]).repeat_interleave(k, dim=0)]
+    cache.batch_repeat_interleave(k)
+    activate(k)
+
+    def step(last: torch.Tensor, position: int) -> torch.Tensor:
+        if first:
+            return first.pop()
+        return head(stack.run(stack.layers, stack.embed(last), position, cache)[:, -1])
+
+    best = search(pieces(), step, cache.reorder_cache, torch.tensor([ids]).expand(n, -1), k, s.max_title_tokens,
+                  sorted(stops), s.length_penalty, defaults(None)[1], s.no_repeat_ngram_size)
+    return [[t for t in row[len(ids):].tolist() if t not in stops] for row in best]
 
 
 class LoRALinears(nn.Module):
@@ -370,13 +406,20 @@ class GemmaTitles(TitleModels):
         rating, for adapters whose prompt holds it."""
         names = tuple(names or self.names)
         groups: dict[tuple, list[str]] = {}
-        for m in names:  # models with the same prompt share the prefill
-            groups.setdefault(tuple(self.prompt(text, m, language, stars)), []).append(m)
+        for m in names:  # models with the same prompt and the same decoding share the prefill
+            s = self.settings[m]
+            key = (s.num_beams, s.no_repeat_ngram_size, s.length_penalty, s.max_title_tokens)
+            groups.setdefault((tuple(self.prompt(text, m, language, stars)), key), []).append(m)
         out = {}
-        for ids, ms in groups.items():
-            self._activate(tuple(ms))
-            got = greedy_titles(self.stack, self.tokenizer, list(ids), len(ms),
-                                max(self.settings[m].max_title_tokens for m in ms), self.head, self.stops)
+        for (ids, _), ms in groups.items():
+            s = self.settings[ms[0]]
+            if s.num_beams > 1:
+                got = beam_titles(self.stack, list(ids), len(ms), s, self.head, self.stops,
+                                  lambda k: self._activate(tuple(m for m in ms for _ in range(k))))
+            else:
+                self._activate(tuple(ms))
+                got = greedy_titles(self.stack, self.tokenizer, list(ids), len(ms), s.max_title_tokens, self.head,
+                                    self.stops)
             for m, t in zip(ms, got):
                 out[m] = self.tokenizer.decode(t, skip_special_tokens=True).strip()
         return out
@@ -415,8 +458,11 @@ class PlainGenerate(TitleModels):
             s = self.settings[m]
             ids = self.prompt(text, m, language, stars)
             self.model.set_adapter(m)
+            beams = dict(num_beams=s.num_beams, no_repeat_ngram_size=s.no_repeat_ngram_size,
+                         length_penalty=s.length_penalty) if s.num_beams > 1 else {}
             gen = self.model.generate(torch.tensor([ids]), max_new_tokens=s.max_title_tokens, do_sample=False,
-                                      eos_token_id=sorted(self.stops), pad_token_id=self.tokenizer.pad_token_id)
+                                      eos_token_id=sorted(self.stops), pad_token_id=self.tokenizer.pad_token_id,
+                                      **beams)
             new = [t for t in gen[0, len(ids):].tolist() if t not in self.stops]
             out[m] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
         return out

@@ -32,6 +32,7 @@ from .gemma import ADAPTER_DIR, GeneratorSettings, TitleModels, lora_pairs, read
 TENSOR_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
 LORA_GGUF_VERSION = 1  # bump when the conversion below changes
+MAX_BEAMS = 8  # the context holds 2 × this many sequences
 
 
 def engine_wanted() -> str:
@@ -94,11 +95,17 @@ def lora_gguf(adapter_dir: Path, out_dir: Path) -> Path:
     return out
 
 
+N_CTX = 1024  # a prompt (at most max_review_tokens + a few) and every live beam's title tokens
+N_BATCH = 256
+
+
 class LlamaTitles(TitleModels):
     """Every model's adapter on one llama.cpp copy of the Q4_K_M base; the adapter is switched per model.
 
     The same interface as ``gemma.GemmaTitles`` (``gemma.TitleModels``), so the Engine, the bench and the tests
-    treat both alike."""
+    treat both alike. llama-cpp-python's low-level wrappers, not its ``Llama`` class: beam search needs a
+    context holding several sequences (one per beam, and as many again to reorder them), and ``Llama``
+    keeps a float32 copy of the logits for every position of a batch (256 × 262,144) it does not need here."""
 
     name = "gemma-llama.cpp"
     engine = "llama.cpp"
@@ -106,6 +113,7 @@ class LlamaTitles(TitleModels):
 
     def __init__(self, dirs: dict[str, Path], base: str | None = None, threads: int | None = None):
         import llama_cpp
+        from llama_cpp import _internals
         from transformers import AutoTokenizer
 
         from ..base import cache_root
@@ -122,9 +130,20 @@ class LlamaTitles(TitleModels):
         # llama.cpp's own log (through llama-cpp-python's logger): errors only, not a line per adapter tensor
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         n = threads or int(os.environ.get("CROSSLINGUAL_GENERATOR_THREADS", 0)) or usable_cores()
-        self.llm = llama_cpp.Llama(model_path=str(assemble_gguf()), n_ctx=512, n_batch=256, n_ubatch=256,
-                                   n_threads=n, n_threads_batch=n, verbose=False)
-        self.n_vocab = self.llm.n_vocab()
+        self._model = _internals.LlamaModel(path_model=str(assemble_gguf()),
+                                            params=llama_cpp.llama_model_default_params(), verbose=False)
+        self.model = self._model.model
+        self.n_vocab = self._model.n_vocab()
+        self._seqs = 2 * MAX_BEAMS
+        p = llama_cpp.llama_context_default_params()
+        p.n_ctx, p.n_batch, p.n_ubatch, p.n_threads, p.n_threads_batch = N_CTX, N_BATCH, N_BATCH, n, n
+        p.n_seq_max, p.kv_unified = self._seqs, True
+        p.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        p.no_perf = True
+        self._ctx = _internals.LlamaContext(model=self._model, params=p, verbose=False)
+        self.ctx = self._ctx.ctx
+        self._mem = llama_cpp.llama_get_memory(self.ctx)
+        self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=self._seqs, verbose=False)
         self.lock = threading.Lock()  # one llama.cpp context: one review at a time
         self._active: str | None = None
         for m, d in dirs.items():
@@ -137,9 +156,12 @@ class LlamaTitles(TitleModels):
         model_dir = Path(model_dir)
         if name not in self.settings:
             self._read_settings({name: model_dir})
+        if self.settings[name].num_beams > MAX_BEAMS:
+            raise ModelDirError(f"{model_dir}: num_beams {self.settings[name].num_beams} is more than the "
+                                f"{MAX_BEAMS} this engine decodes")
         try:
             path = lora_gguf(model_dir / ADAPTER_DIR, self._lora_dir)
-            adapter = self._lib.llama_adapter_lora_init(self.llm.model, str(path).encode())
+            adapter = self._lib.llama_adapter_lora_init(self.model, str(path).encode())
             if not adapter:
                 raise ValueError("llama.cpp refused the converted adapter")
         except Exception as exc:  # noqa: BLE001 - safetensors, json, shapes and llama.cpp all raise their own kinds
@@ -152,33 +174,96 @@ class LlamaTitles(TitleModels):
         if name != self._active:
             arr = (self._lib.llama_adapter_lora_p_ctypes * 1)(self.adapters[name])
             scales = (ctypes.c_float * 1)(1.0)
-            self._lib.llama_set_adapters_lora(self.llm.ctx, arr, 1, scales)
+            self._lib.llama_set_adapters_lora(self.ctx, arr, 1, scales)
             self._active = name
 
+    # -------------------------------------------------------------------------------------- llama.cpp calls
+    def _decode(self, tokens: list[int], positions: list[int], seqs: list[int], logits: list[bool]) -> None:
+        b = self._batch.batch
+        b.n_tokens = len(tokens)
+        for i, (t, p, q, lg) in enumerate(zip(tokens, positions, seqs, logits)):
+            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = t, p, 1, lg
+            b.seq_id[i][0] = q
+        if self._lib.llama_decode(self.ctx, b) != 0:
+            raise RuntimeError("llama.cpp could not decode the batch")
+
+    def _logits(self, i: int) -> np.ndarray:
+        return np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
+
+    def _prefill(self, ids: list[int]) -> np.ndarray:
+        """A fresh cache holding the prompt as sequence 0; the next-token scores after it. The cache is cleared
+        whole (not only its cells) so every review's cells sit at the same places: the same review then gets
+        the same sums, in the same order, on every path."""
+        self._lib.llama_memory_clear(self._mem, True)
+        for i in range(0, len(ids), N_BATCH):
+            chunk = ids[i:i + N_BATCH]
+            last = i + len(chunk) == len(ids)
+            self._decode(chunk, list(range(i, i + len(chunk))), [0] * len(chunk),
+                         [last and j == len(chunk) - 1 for j in range(len(chunk))])
+        return self._logits(-1)
+
+    def next_logits(self, ids: list[int], model: str) -> np.ndarray:
+        """`model`'s next-token scores after `ids` (a copy)."""
+        with self.lock:
+            self._use(model)
+            return self._prefill(ids).copy()
+
     def _greedy(self, ids: list[int], max_new: int) -> list[int]:
-        llm, out = self.llm, []
-        llm.reset()
-        llm.eval(ids)
-        for _ in range(max_new):
-            logits = np.ctypeslib.as_array(self._lib.llama_get_logits_ith(llm.ctx, -1), shape=(self.n_vocab,))
+        out: list[int] = []
+        logits = self._prefill(ids)
+        for step in range(max_new):
             t = int(logits.argmax())
             if t in self.stops:
                 break
             out.append(t)
             if len(out) < max_new:
-                llm.eval([t])
+                self._decode([t], [len(ids) + step], [0], [True])
+                logits = self._logits(0)
         return out
+
+    def _beams(self, ids: list[int], s: GeneratorSettings) -> list[int]:
+        """Beam search as `generate(num_beams=k)` does it (core/titles/beam.search, `transformers`' own pieces):
+        beam j is sequence j of the cache; after each step the beams' caches are reordered by copying
+        sequences (llama.cpp shares the cells, nothing is copied)."""
+        import torch
+
+        from .beam import defaults, pieces, search
+
+        k, lib, mem = s.num_beams, self._lib, self._mem
+        first = [torch.from_numpy(self._prefill(ids).copy()).expand(k, -1)]
+        for j in range(1, k):
+            lib.llama_memory_seq_cp(mem, 0, j, -1, -1)
+
+        def step(last: torch.Tensor, position: int) -> torch.Tensor:
+            if first:
+                return first.pop()
+            self._decode(last.view(-1).tolist(), [position] * k, list(range(k)), [True] * k)
+            return torch.from_numpy(np.stack([self._logits(j) for j in range(k)]))
+
+        def reorder(order: torch.Tensor) -> None:
+            for j, src in enumerate(order.tolist()):
+                lib.llama_memory_seq_cp(mem, src, k + j, -1, -1)
+            for j in range(k):
+                lib.llama_memory_seq_rm(mem, j, -1, -1)
+                lib.llama_memory_seq_cp(mem, k + j, j, -1, -1)
+                lib.llama_memory_seq_rm(mem, k + j, -1, -1)
+
+        best = search(pieces(), step, reorder, torch.tensor([ids]), k, s.max_title_tokens, sorted(self.stops),
+                      s.length_penalty, defaults(None)[1], s.no_repeat_ngram_size)
+        return [t for t in best[0, len(ids):].tolist() if t not in self.stops]
 
     def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
                stars: dict[str, int] | None = None) -> dict[str, str]:
-        """One review's title from each model (greedy, up to max_title_tokens, stopping at a line break);
-        `stars`: each model's rating, for adapters whose prompt holds it."""
+        """One review's title from each model (greedy or beam search as its settings say, up to
+        max_title_tokens, stopping at a line break); `stars`: each model's rating, for adapters whose prompt
+        holds it."""
         out = {}
         with self.lock:
             for m in names or self.names:
+                s = self.settings[m]
                 prompt = self.prompt(text, m, language, stars)
                 self._use(m)
-                ids = self._greedy(prompt, self.settings[m].max_title_tokens)
+                ids = self._beams(prompt, s) if s.num_beams > 1 else self._greedy(prompt, s.max_title_tokens)
                 out[m] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return out
 
@@ -186,4 +271,6 @@ class LlamaTitles(TitleModels):
         for a in self.adapters.values():
             self._lib.llama_adapter_lora_free(a)
         self.adapters.clear()
-        self.llm.close()
+        self._batch.close()
+        self._ctx.close()
+        self._model.close()

@@ -171,7 +171,7 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
     from .. import langid
     from .. import metrics as M
     from ..inference import title_candidates
-    from .gemma import Head, greedy_titles, int8_wanted, quantized, stop_ids
+    from .gemma import Head, beam_titles, greedy_titles, int8_wanted, quantized, stop_ids
 
     was = peft_model.training
     peft_model.eval()
@@ -182,7 +182,8 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
     stops = stop_ids(tokenizer)
     for r in reviews:  # the gold stars where the prompt holds them (the app gives the rating head's)
         ids = prompt_ids(tokenizer, r.body, s, language_of(r), r.stars)
-        got = greedy_titles(stack, tokenizer, ids, 1, s.max_title_tokens, head, stops)[0]
+        got = (beam_titles(stack, ids, 1, s, head, stops, lambda k: None) if s.num_beams > 1  # one adapter: peft's
+               else greedy_titles(stack, tokenizer, ids, 1, s.max_title_tokens, head, stops))[0]
         hyps.append(tokenizer.decode(got, skip_special_tokens=True).strip())
     peft_model.train(was)
     langs = [langid.detect_title(h, title_candidates(lang)).language for h in hyps]
