@@ -81,9 +81,34 @@ def write_card(model_dir: Path, name: str, summary: dict) -> None:
                              f"{_fmt(r['en_distinct'])} | {_fmt(r['de_chrf'])} | {_fmt(r['de_in_german'])} | {r['wall_s']} |")
             lines += ["", "Which settings shipped and why (dev scores against speed): the README's \"How the models "
                       "are built\". Dev sets have 44 English and 54 German titled reviews: a few points are noise."]
+        lines += decoding_lines(Path(model_dir))
     lines += ["", "Test-set numbers (both models, every language, titles included) are in `assets/report/`, "
               "written by `python -m core evaluate`.", ""]
     (Path(model_dir) / "README.md").write_text("\n".join(lines))
+
+
+def decoding_lines(model_dir: Path) -> list[str]:
+    """The decoding settings tried for the shipped adapters (scripts/decoding_sweep.py), as a card section."""
+    tried = model_dir.parent / "decoding_sweep.json"
+    if not tried.exists():
+        return []
+    shipped = json.loads((model_dir / "title_generator.json").read_text())
+    lines = ["", "### Decoding tried (shipped engine, dev sets; `python scripts/decoding_sweep.py`)", "",
+             f"Shipped: `{json.dumps({k: shipped.get(k) for k in ('num_beams', 'length_penalty', 'no_repeat_ngram_size')})}`.", "",
+             "| setting | model / dev set | chrF | distinct | most repeated | in input language | sentiment (judge ceiling) "
+             "| title all from the input | n | s (both models, both sets) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in json.loads(tried.read_text()):
+        lines.append(f"| {r['setting']} `{json.dumps(r['decoding'])}` | {r['model/dev set']} | {_fmt(r['chrf'])} | "
+                     f"{_fmt(r['distinct'])} | ×{r['max_repeat']} | {_fmt(r['in_input_language'])} | "
+                     f"{_fmt(r['sentiment'])} ({_fmt(r['ceiling'])}) | {_fmt(r.get('copied'))} | {r['n']} | {r['wall_s']} |")
+    return lines
+
+
+def refresh_cards(models_dir: Path, names=("en_trained", "de_finetuned")) -> None:
+    """Rewrite the model cards from their training summaries (after a dev-set sweep that trained nothing)."""
+    for name in names:
+        summary = json.loads((models_dir / name / "training_summary.json").read_text())
+        write_card(models_dir / name, name, summary)
 
 
 def write_variant_card(model_dir: Path, name: str, summary: dict) -> None:

@@ -362,7 +362,10 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
     report: dict = {"models": {}, "slices": {k: len(v) for k, v in slices.items()}, "title_judge": JUDGE,
                     "generator": {"engine": getattr(engine.generator, "engine", "torch"),
                                   "int8": getattr(engine.generator, "int8", None),
-                                  "loaded": engine.generator is not None}}
+                                  "loaded": engine.generator is not None,
+                                  "decoding": {n: {k: getattr(engine.generator.settings[n], k) for k in
+                                                   ("num_beams", "length_penalty", "no_repeat_ngram_size")}
+                                               for n in MODEL_NAMES if engine.generator is not None}}}
     for n in MODEL_NAMES:
         report["models"][n] = {}
         for name, rows in slices.items():

@@ -19,6 +19,20 @@ SLICE_LABELS = {
 
 ENGINE_NAMES = {"llama.cpp": "llama.cpp on the Q4_K_M file", "torch": "PyTorch over the dequantized float32 base"}
 
+
+def decoding_words(report: dict) -> str:
+    """How the titles were decoded, in words, from the report's generator settings (older reports: greedy)."""
+    got = {json.dumps(d, sort_keys=True): d for d in report.get("generator", {}).get("decoding", {}).values()}
+    if not got or all(d["num_beams"] <= 1 for d in got.values()):
+        return "greedily"
+    parts = []
+    for d in got.values():
+        extra = [f"length penalty {d['length_penalty']:g}"] + (
+            [f"no repeated {d['no_repeat_ngram_size']}-grams"] if d["no_repeat_ngram_size"] else [])
+        parts.append(f"{d['num_beams']} beams, " + ", ".join(extra))
+    return "by beam search (" + "; ".join(parts) + ")"
+
+
 def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
@@ -312,7 +326,8 @@ def write_report(report: dict, out: Path) -> None:
           f"`{report.get('title_judge', 'de_finetuned')}`'s rating head reads the title text, match the review's "
           "label; its ceiling is the same judge on the real reference titles.", "",
           "### The pretrained generator (Gemma 3 270M + a LoRA adapter per model)", "",
-          f"Titles decoded greedily by the app's own engine ({ENGINE_NAMES.get(report.get('generator', {}).get('engine'), 'PyTorch')}), "
+          f"Titles decoded {decoding_words(report)} by the app's own engine "
+          f"({ENGINE_NAMES.get(report.get('generator', {}).get('engine'), 'PyTorch')}), "
           "one review at a time as every path decodes them.", "",
           title_table(report).to_markdown(index=False), "",
           "Against the bar set for it:", "", title_checks(report).to_markdown(index=False), "",

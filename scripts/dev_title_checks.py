@@ -13,15 +13,21 @@ sys.path.insert(0, str(ROOT))
 
 
 def checks(models_dir: Path) -> dict:
+    from core.evaluate import MODEL_NAMES
+    from core.inference import Engine
+
+    return engine_checks(Engine(models_dir, names=MODEL_NAMES))
+
+
+def engine_checks(engine) -> dict:
+    """The checks for a loaded Engine, with its generator's settings as they are now."""
     from core import metrics as M
     from core.evaluate import JUDGE, MODEL_NAMES, predict_all, title_block
-    from core.inference import Engine
     from core.models import polarity_from_probs
     from core.train import TrainConfig, splits_of
 
     sets = splits_of(TrainConfig())
     dev = {lang: [r for r in sets[f"{lang}_dev"] if r.title] for lang in ("en", "de")}
-    engine = Engine(models_dir, names=MODEL_NAMES)
     preds = predict_all(engine, dev["en"] + dev["de"], MODEL_NAMES)
 
     def judge(texts: list[str]) -> list[str]:
@@ -39,7 +45,7 @@ def checks(models_dir: Path) -> dict:
                                   "max_repeat": b["most_repeated"]["count"],
                                   "in_input_language": b["in_input_language"]["rate"],
                                   "sentiment": b["sentiment_agreement"]["rate"], "ceiling": ceiling["rate"],
-                                  "n": len(rows)}
+                                  "copied": b["copied_from_input"]["rate"], "n": len(rows)}
     return out
 
 

@@ -1,0 +1,59 @@
+"""Greedy decoding against beam search for the shipped title adapters, on the *dev* sets, run as the app runs
+them (the shipped engine, one review at a time): `python scripts/decoding_sweep.py` -> one line per setting,
+model and dev set, and assets/models/decoding_sweep.json (the model cards and the README show it). The test sets
+are never read. Settings: the GeneratorSettings fields num_beams, length_penalty, no_repeat_ngram_size."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+SETTINGS = {
+    "greedy": {"num_beams": 1},
+    "beams3": {"num_beams": 3},
+    "beams4": {"num_beams": 4},
+    "beams3_short": {"num_beams": 3, "length_penalty": 0.0},  # sum of log-probabilities: no push to length
+    "beams4_short": {"num_beams": 4, "length_penalty": 0.0},
+}
+
+
+def main() -> None:
+    from dev_title_checks import engine_checks
+
+    from core.evaluate import MODEL_NAMES
+    from core.inference import Engine
+
+    names = sys.argv[1:] or list(SETTINGS)
+    engine = Engine(names=MODEL_NAMES)
+    shipped = {m: dict(vars(engine.generator.settings[m])) for m in MODEL_NAMES}
+    path = ROOT / "assets" / "models" / "decoding_sweep.json"
+    rows = json.loads(path.read_text()) if path.exists() else []
+    for name in names:
+        for m in MODEL_NAMES:
+            s = engine.generator.settings[m]
+            for k, v in {"num_beams": 1, "length_penalty": 1.0, "no_repeat_ngram_size": 0, **SETTINGS[name]}.items():
+                setattr(s, k, v)
+        t = time.perf_counter()
+        res = engine_checks(engine)
+        wall = round(time.perf_counter() - t, 1)
+        rows = [r for r in rows if r["setting"] != name]
+        for key, v in res.items():
+            rows.append({"setting": name, "decoding": SETTINGS[name], "model/dev set": key, **v, "wall_s": wall,
+                         "engine": engine.generator.engine})
+            print(name, key, json.dumps(v), flush=True)
+        path.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    for m in MODEL_NAMES:  # leave the engine as it was loaded
+        for k, v in shipped[m].items():
+            setattr(engine.generator.settings[m], k, v)
+    from core.cards import refresh_cards
+
+    refresh_cards(path.parent)
+
+
+if __name__ == "__main__":
+    main()
