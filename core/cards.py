@@ -92,9 +92,11 @@ def decoding_lines(model_dir: Path) -> list[str]:
     tried = model_dir.parent / "decoding_sweep.json"
     if not tried.exists():
         return []
-    shipped = json.loads((model_dir / "title_generator.json").read_text())
+    from .titles.gemma import SETTINGS_FILE, GeneratorSettings
+
+    shipped = GeneratorSettings.from_json(json.loads((model_dir / SETTINGS_FILE).read_text())).decoding()
     lines = ["", "### Decoding tried (shipped engine, dev sets; `python scripts/decoding_sweep.py`)", "",
-             f"Shipped: `{json.dumps({k: shipped.get(k) for k in ('num_beams', 'length_penalty', 'no_repeat_ngram_size')})}`.", "",
+             f"Shipped: `{json.dumps(shipped)}`.", "",
              "| setting | model / dev set | chrF | distinct | most repeated | in input language | sentiment (judge ceiling) "
              "| title all from the input | n | s (both models, both sets) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in json.loads(tried.read_text()):

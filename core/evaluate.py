@@ -363,8 +363,7 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
                     "generator": {"engine": getattr(engine.generator, "engine", "torch"),
                                   "int8": getattr(engine.generator, "int8", None),
                                   "loaded": engine.generator is not None,
-                                  "decoding": {n: {k: getattr(engine.generator.settings[n], k) for k in
-                                                   ("num_beams", "length_penalty", "no_repeat_ngram_size")}
+                                  "decoding": {n: engine.generator.settings[n].decoding()
                                                for n in MODEL_NAMES if engine.generator is not None}}}
     for n in MODEL_NAMES:
         report["models"][n] = {}

@@ -30,7 +30,7 @@ def main() -> None:
 
     names = sys.argv[1:] or list(SETTINGS)
     engine = Engine(names=MODEL_NAMES)
-    shipped = {m: dict(vars(engine.generator.settings[m])) for m in MODEL_NAMES}
+    shipped = {m: engine.generator.settings[m].decoding() for m in MODEL_NAMES}
     path = ROOT / "assets" / "models" / "decoding_sweep.json"
     rows = json.loads(path.read_text()) if path.exists() else []
     for name in names:

@@ -63,14 +63,18 @@ def defaults(decoder: nn.Module | None) -> tuple[float, bool]:
 @torch.inference_mode()
 def search(gen: GenerationMixin, step: Callable[[torch.Tensor, int], torch.Tensor],
            reorder: Callable[[torch.Tensor], None], prompt: torch.Tensor, k: int, max_new: int, eos: list[int],
-           length_penalty: float, early_stopping: bool | str, no_repeat_ngram_size: int = 0,
-           fill: int | None = None) -> torch.Tensor:
+           length_penalty: float, early_stopping: bool | str | None = None, no_repeat_ngram_size: int = 0,
+           fill: int | None = None, first: torch.Tensor | None = None) -> torch.Tensor:
     """Best sequence per row of `prompt` (B, P), prompt first, as `generate(num_beams=k)` returns it.
 
     `step(last_ids (B*k, 1), position)` gives every beam's next-token logits (B*k, V) and extends the engine's
     cache by one position; `reorder(order)` makes beam j's cache a copy of beam order[j] (flattened over
     B*k), as `generate` reorders its cache after every step. `gen` supplies `transformers`' beam-search
-    pieces. Stopping at any of `eos` (generate's list form: it keeps (1 + len(eos)) * k continuations)."""
+    pieces. Stopping at any of `eos` (generate's list form: it keeps (1 + len(eos)) * k continuations).
+    `first`: the first step's logits (B*k, V) where the engine already has them from its prefill; `early_stopping`
+    None: `generate`'s default."""
+    if early_stopping is None:
+        early_stopping = defaults(None)[1]
     B, P = prompt.shape
     max_length = P + max_new
     processors = LogitsProcessorList([NoRepeatNGramLogitsProcessor(no_repeat_ngram_size)]
@@ -91,7 +95,7 @@ def search(gen: GenerationMixin, step: Callable[[torch.Tensor, int], torch.Tenso
     cur_len = P
     while True:
         flat = running[:, :, :cur_len].reshape(B * k, cur_len)
-        logits = step(flat[:, -1:], cur_len - 1)
+        logits = first if cur_len == P and first is not None else step(flat[:, -1:], cur_len - 1)
         log_probs = processors(flat, nn.functional.log_softmax(logits.float(), dim=-1))
         log_probs = (log_probs.view(B, k, -1) + running_scores[:, :, None]).view(B, -1)
         topk_scores, topk_seqs, topk_beams = gen._get_top_k_continuations(

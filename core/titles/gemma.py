@@ -40,6 +40,9 @@ ADAPTER_DIR = "title_adapter"  # peft adapter of the generator, inside each mode
 SETTINGS_FILE = "title_generator.json"
 
 
+DECODING_FIELDS = ("num_beams", "length_penalty", "no_repeat_ngram_size")
+
+
 @dataclass
 class GeneratorSettings:
     """How a model's title adapter was built and how it decodes; saved as title_generator.json."""
@@ -61,6 +64,10 @@ class GeneratorSettings:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+    def decoding(self) -> dict:
+        """The decoding settings alone (what the report records and the decoding sweep varies)."""
+        return {k: getattr(self, k) for k in DECODING_FIELDS}
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -191,7 +198,7 @@ def beam_titles(stack: Stack, ids: list[int], n: int, s: GeneratorSettings, head
     with num_beams does it): the shared layers' prefill once, the adapted layers' once per model, then every
     model's beams as one batch (row m·k + j: model m's beam j). `activate(rows)` points the LoRA updates at
     the rows' models."""
-    from .beam import defaults, pieces, search
+    from .beam import pieces, search
 
     k = s.num_beams
     cache = new_cache(stack.config)
@@ -201,17 +208,15 @@ def beam_titles(stack: Stack, ids: list[int], n: int, s: GeneratorSettings, head
             cache.batch_repeat_interleave(n)
         h = h.expand(n, -1, -1)
     activate(1)
-    first = [head(stack.run(stack.top(), h, 0, cache)[:, -1]).repeat_interleave(k, dim=0)]
+    first = head(stack.run(stack.top(), h, 0, cache)[:, -1]).repeat_interleave(k, dim=0)
     cache.batch_repeat_interleave(k)
     activate(k)
 
     def step(last: torch.Tensor, position: int) -> torch.Tensor:
-        if first:
-            return first.pop()
         return head(stack.run(stack.layers, stack.embed(last), position, cache)[:, -1])
 
     best = search(pieces(), step, cache.reorder_cache, torch.tensor([ids]).expand(n, -1), k, s.max_title_tokens,
-                  sorted(stops), s.length_penalty, defaults(None)[1], s.no_repeat_ngram_size)
+                  sorted(stops), s.length_penalty, no_repeat_ngram_size=s.no_repeat_ngram_size, first=first)
     return [[t for t in row[len(ids):].tolist() if t not in stops] for row in best]
 
 

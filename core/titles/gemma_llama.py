@@ -227,16 +227,14 @@ class LlamaTitles(TitleModels):
         sequences (llama.cpp shares the cells, nothing is copied)."""
         import torch
 
-        from .beam import defaults, pieces, search
+        from .beam import pieces, search
 
         k, lib, mem = s.num_beams, self._lib, self._mem
-        first = [torch.from_numpy(self._prefill(ids).copy()).expand(k, -1)]
+        first = torch.from_numpy(self._prefill(ids).copy()).expand(k, -1)
         for j in range(1, k):
             lib.llama_memory_seq_cp(mem, 0, j, -1, -1)
 
         def step(last: torch.Tensor, position: int) -> torch.Tensor:
-            if first:
-                return first.pop()
             self._decode(last.view(-1).tolist(), [position] * k, list(range(k)), [True] * k)
             return torch.from_numpy(np.stack([self._logits(j) for j in range(k)]))
 
@@ -249,7 +247,7 @@ class LlamaTitles(TitleModels):
                 lib.llama_memory_seq_rm(mem, k + j, -1, -1)
 
         best = search(pieces(), step, reorder, torch.tensor([ids]), k, s.max_title_tokens, sorted(self.stops),
-                      s.length_penalty, defaults(None)[1], s.no_repeat_ngram_size)
+                      s.length_penalty, no_repeat_ngram_size=s.no_repeat_ngram_size, first=first)
         return [t for t in best[0, len(ids):].tolist() if t not in self.stops]
 
     def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
