@@ -64,6 +64,7 @@ def write_card(model_dir: Path, name: str, summary: dict) -> None:
                   f"{g['examples']} {g.get('language', '')} "
                   f"review titles in {g['steps']} steps ({g['processes']} process(es)): **{g['wall_s']} s** of training "
                   f"(the generator's whole recipe, both stages with dev scoring: {gen.get('wall_s_total', 'n/a')} s).", "",
+                  *activated_lines(gen["settings"]),
                   "```json", json.dumps(gen["settings"], indent=1), "```", "",
                   "| dev set | chrF | ROUGE-L | distinct | most repeated (count) | in input language | in English | n |",
                   "|---|---|---|---|---|---|---|---|"]
@@ -74,17 +75,55 @@ def write_card(model_dir: Path, name: str, summary: dict) -> None:
         if tried.exists():
             rows = json.loads(tried.read_text())
             lines += ["", "### Settings tried (chosen on the dev sets; test sets never used)", "",
-                      "| run | settings | stage | en dev chrF | en dev distinct | de dev chrF | de dev in German | wall s |",
-                      "|---|---|---|---|---|---|---|---|"]
+                      "| run | settings | stage | dev decoding | en dev chrF | en dev distinct | de dev chrF | "
+                      "de dev in German | wall s |",
+                      "|---|---|---|---|---|---|---|---|---|"]
             for r in rows:
-                lines.append(f"| {r['run']} | `{r['settings']}` | {r['stage']} | {_fmt(r['en_chrf'])} | "
+                lines.append(f"| {r['run']} | `{r['settings']}` | {r['stage']} | {r.get('dev decoding', 'greedy')} | "
+                             f"{_fmt(r['en_chrf'])} | "
                              f"{_fmt(r['en_distinct'])} | {_fmt(r['de_chrf'])} | {_fmt(r['de_in_german'])} | {r['wall_s']} |")
             lines += ["", "Which settings shipped and why (dev scores against speed): the README's \"How the models "
                       "are built\". Dev sets have 44 English and 54 German titled reviews: a few points are noise."]
+        lines += adapter_check_lines(Path(model_dir))
         lines += decoding_lines(Path(model_dir))
     lines += ["", "Test-set numbers (both models, every language, titles included) are in `assets/report/`, "
               "written by `python -m core evaluate`.", ""]
     (Path(model_dir) / "README.md").write_text("\n".join(lines))
+
+
+def activated_lines(settings: dict) -> list[str]:
+    """What an activated adapter is, and how to run it with peft, for adapters trained so."""
+    if not settings.get("activated"):
+        return []
+    return ["An **activated** LoRA adapter (Activated LoRA; peft's `alora_invocation_tokens` in "
+            "`adapter_config.json`): it acts on every layer, but only from the prompt's tail (`\\nTitle:`) on. The "
+            "review's own tokens go through the plain base, so one prefill of a review serves every model. With "
+            "peft, a forward pass or greedy `generate` applies it so by itself; for beam search (which peft refuses "
+            "with aLoRA) prefill the review with the adapter off and continue from that cache with it on "
+            "(`core/titles/gemma.py`, `PlainGenerate`).", ""]
+
+
+CHECK_HEADER = ("chrF | distinct | most repeated | in input language | sentiment (judge ceiling) | title all from the "
+                "input | n")
+
+
+def check_cells(r: dict) -> str:
+    """One row of scripts/dev_title_checks.py's title checks, as table cells (CHECK_HEADER's columns)."""
+    return (f"{_fmt(r['chrf'])} | {_fmt(r['distinct'])} | ×{r['max_repeat']} | {_fmt(r['in_input_language'])} | "
+            f"{_fmt(r['sentiment'])} ({_fmt(r['ceiling'])}) | {_fmt(r.get('copied'))} | {r['n']}")
+
+
+def adapter_check_lines(model_dir: Path) -> list[str]:
+    """Title adapters compared as the app runs them (scripts/dev_title_checks.py), as a card section."""
+    tried = model_dir.parent / "adapter_checks.json"
+    if not tried.exists():
+        return []
+    lines = ["", "### Adapters compared as the app runs them (shipped engine and decoding, dev sets; "
+             "`python scripts/dev_title_checks.py DIR`)", "",
+             f"| adapters | what | model / dev set | {CHECK_HEADER} |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in json.loads(tried.read_text()):
+        lines.append(f"| {r['run']} | {r.get('what', '')} | {r['model/dev set']} | {check_cells(r)} |")
+    return lines
 
 
 def decoding_lines(model_dir: Path) -> list[str]:
@@ -97,12 +136,11 @@ def decoding_lines(model_dir: Path) -> list[str]:
     shipped = GeneratorSettings.from_json(json.loads((model_dir / SETTINGS_FILE).read_text())).decoding()
     lines = ["", "### Decoding tried (shipped engine, dev sets; `python scripts/decoding_sweep.py`)", "",
              f"Shipped: `{json.dumps(shipped)}`.", "",
-             "| setting | model / dev set | chrF | distinct | most repeated | in input language | sentiment (judge ceiling) "
-             "| title all from the input | n | s (both models, both sets) |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"| setting | model / dev set | {CHECK_HEADER} | s (both models, both sets) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in json.loads(tried.read_text()):
-        lines.append(f"| {r['setting']} `{json.dumps(r['decoding'])}` | {r['model/dev set']} | {_fmt(r['chrf'])} | "
-                     f"{_fmt(r['distinct'])} | ×{r['max_repeat']} | {_fmt(r['in_input_language'])} | "
-                     f"{_fmt(r['sentiment'])} ({_fmt(r['ceiling'])}) | {_fmt(r.get('copied'))} | {r['n']} | {r['wall_s']} |")
+        lines.append(f"| {r['setting']} `{json.dumps(r['decoding'])}` | {r['model/dev set']} | {check_cells(r)} | "
+                     f"{r['wall_s']} |")
     return lines
 
 
@@ -115,14 +153,24 @@ def refresh_cards(models_dir: Path, names=("en_trained", "de_finetuned")) -> Non
 
 def write_variant_card(model_dir: Path, name: str, summary: dict) -> None:
     """A title adapter trained with zero German titles: what remedy, on what, how long, how it scored on dev."""
+    from .train import REFERENCE_VARIANTS
+
     gen = summary["generator"]
     g = gen["stages"][name]
+    recipe = f"`{json.dumps(gen.get('variant_overrides', {}))}` (see VARIANTS in core/train.py)"
+    if gen.get("variant") in REFERENCE_VARIANTS:
+        head = [f"# {name}: English titles only, no remedy (the remedies' reference)", "",
+                "Part of Cross-lingual Review Lab. A title adapter on the pretrained generator trained on English "
+                f"review titles only with the recipe {recipe}: the reference the zero-German-title remedies "
+                "(the other folders here, trained with the same recipe) are compared with. Its rating is "
+                "`en_trained`'s (same encoder).", ""]
+    else:
+        head = [f"# {name}: English titles only + a remedy (`{gen.get('variant')}`)", "",
+                "Part of Cross-lingual Review Lab. A title adapter on the pretrained generator trained, like "
+                "`en_trained`'s, on English review titles only, plus one remedy against \"an English-trained "
+                f"generator answers in English\": {recipe}. Its rating is `en_trained`'s (same encoder).", ""]
     lines = [
-        f"# {name}: English titles only + a remedy (`{gen.get('variant')}`)", "",
-        "Part of Cross-lingual Review Lab. A title adapter on the pretrained generator trained, like `en_trained`'s, "
-        "on English review titles only, plus one remedy against \"an English-trained generator answers in "
-        f"English\": `{json.dumps(gen.get('variant_overrides', {}))}` (see VARIANTS in core/train.py). Its rating is "
-        "`en_trained`'s (same encoder).", "",
+        *head,
         "## What is in this folder",
         "- `title_adapter/`: the `peft` LoRA adapter (`save_pretrained` format, half precision) for the base named in "
         "its `adapter_config.json`: Gemma 3 270M (`google/gemma-3-270m`; offline from the PyPI wheels "

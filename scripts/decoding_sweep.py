@@ -1,7 +1,7 @@
 """Greedy decoding against beam search for the shipped title adapters, on the *dev* sets, run as the app runs
 them (the shipped engine, one review at a time): `python scripts/decoding_sweep.py` -> one line per setting,
 model and dev set, and assets/models/decoding_sweep.json (the model cards and the README show it). The test sets
-are never read. Settings: the GeneratorSettings fields num_beams, length_penalty, no_repeat_ngram_size."""
+are never read. Settings: the GeneratorSettings fields num_beams, length_penalty, no_repeat_ngram_size, early_stopping."""
 from __future__ import annotations
 
 import json
@@ -19,6 +19,10 @@ SETTINGS = {
     "beams4": {"num_beams": 4},
     "beams3_short": {"num_beams": 3, "length_penalty": 0.0},  # sum of log-probabilities: no push to length
     "beams4_short": {"num_beams": 4, "length_penalty": 0.0},
+    # stop as soon as num_beams titles are finished (generate's early_stopping=True), not while a running beam
+    # could still beat one: fewer steps, and no push towards titles cut off at max_title_tokens
+    "beams3_early": {"num_beams": 3, "early_stopping": True},
+    "beams4_early": {"num_beams": 4, "early_stopping": True},
 }
 
 
@@ -36,7 +40,8 @@ def main() -> None:
     for name in names:
         for m in MODEL_NAMES:
             s = engine.generator.settings[m]
-            for k, v in {"num_beams": 1, "length_penalty": 1.0, "no_repeat_ngram_size": 0, **SETTINGS[name]}.items():
+            for k, v in {"num_beams": 1, "length_penalty": 1.0, "no_repeat_ngram_size": 0, "early_stopping": False,
+                         **SETTINGS[name]}.items():
                 setattr(s, k, v)
         t = time.perf_counter()
         res = engine_checks(engine)

@@ -1,7 +1,8 @@
 """The report's title checks on the *dev* sets, for choosing between trained title adapters as the app runs them
 (the shipped engine, each model's own stars where the prompt holds them):
 python scripts/dev_title_checks.py assets/models runs/rating  ->  one line per folder, model and dev set, and
-runs/dev_title_checks/<folder>.json."""
+runs/dev_title_checks/<folder>.json; `--record "what was tried"` also keeps the rows in
+assets/models/adapter_checks.json (the model cards show them) under the folder's name."""
 from __future__ import annotations
 
 import json
@@ -50,10 +51,26 @@ def engine_checks(engine) -> dict:
 
 
 if __name__ == "__main__":
-    for d in sys.argv[1:]:
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dirs", nargs="+", help="folders holding en_trained/ and de_finetuned/")
+    ap.add_argument("--record", default=None, help="keep the rows in assets/models/adapter_checks.json, "
+                    "described so (one folder at a time)")
+    ap.add_argument("--models", default="en_trained,de_finetuned", help="which models' rows to record")
+    ap.add_argument("--name", default=None, help="the rows' run name (default: the folder's name)")
+    a = ap.parse_args()
+    for d in a.dirs:
         res = checks(Path(d))
         out = ROOT / "runs" / "dev_title_checks"
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"{Path(d).resolve().name}.json").write_text(json.dumps(res, indent=1))
+        name = a.name or Path(d).resolve().name
+        (out / f"{name}.json").write_text(json.dumps(res, indent=1))
         for k, v in res.items():
             print(d, k, json.dumps(v))
+        if a.record:
+            path = ROOT / "assets" / "models" / "adapter_checks.json"
+            rows = [r for r in json.loads(path.read_text()) if r["run"] != name] if path.exists() else []
+            rows += [{"run": name, "what": a.record, "model/dev set": k, **v} for k, v in res.items()
+                     if k.split("/")[0] in a.models.split(",")]
+            path.write_text(json.dumps(rows, indent=1, ensure_ascii=False))

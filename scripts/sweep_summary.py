@@ -36,10 +36,12 @@ def rows(runs: Path) -> list[dict]:
                                                                  "unlabelled_de_bodies", "rating_from")}
         if gen.get("variant_overrides"):  # a zero-German-title variant: its recipe is the overrides
             changed = dict(gen["variant_overrides"])
+        beams = gen["settings"].get("num_beams", 1)  # the dev titles decode as the settings say
         for stage, st in gen["stages"].items():
             d = st["dev"]
             out.append({"run": run.name, "settings": json.dumps(changed, sort_keys=True) if changed else "defaults",
-                        "stage": stage, "en_chrf": d["en"]["chrf"], "en_distinct": d["en"]["distinct"],
+                        "stage": stage, "dev decoding": f"{beams} beams" if beams > 1 else "greedy",
+                        "en_chrf": d["en"]["chrf"], "en_distinct": d["en"]["distinct"],
                         "de_chrf": d["de"]["chrf"], "de_in_german": d["de"]["in_input_language"],
                         "wall_s": st["wall_s"]})
     return out

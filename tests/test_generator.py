@@ -166,31 +166,79 @@ def test_training_runs_as_two_processes_with_data_parallelism(tmp_path):
 
 def test_llama_cpp_applies_the_shipped_adapter_as_pytorch_does():
     """The shipped path (llama.cpp on the Q4_K_M file, adapter converted to llama.cpp's LoRA GGUF) scores the next
-    token as the float32 PyTorch model with the peft adapter does, up to llama.cpp's 8-bit activations; without the
-    adapter it scores differently (so the adapter is really applied)."""
+    token as the float32 PyTorch model with the peft adapter does (peft's own aLoRA: active from the prompt's
+    "\nTitle:" on), up to llama.cpp's 8-bit activations; without the adapter it scores differently (so the adapter
+    is really applied), and so does the same adapter acting on the whole prompt (so it really starts at the tail)."""
     import numpy as np
     from peft import PeftModel
 
     from core.titles import gemma as G
     from core.titles.gemma_base import load_generator_base
     from core.titles.gemma_llama import LlamaTitles
+    from core.titles.gemma_train import adapter_from
 
     d = ROOT / "assets" / "models" / "en_trained"
     fast = LlamaTitles({"en_trained": d})
     tok, lm = load_generator_base()
     peft = PeftModel.from_pretrained(lm, str(d / G.ADAPTER_DIR)).eval()
     s = fast.settings["en_trained"]
+    assert s.activated and peft.peft_config["default"].alora_invocation_tokens
+    apart = []
     for text in ("The battery died after a week. Sent it back.", "Das Buch ist wunderbar, ich habe es verschlungen."):
-        ids = G.prompt_ids(tok, text, s, "en", 2)
+        review, tail = G.prompt_parts(tok, text, s, "en", 2)
+        ids = review + tail
         with torch.inference_mode():
             ref = peft(torch.tensor([ids])).logits[0, -1].numpy()
             with peft.disable_adapter():
                 bare = peft(torch.tensor([ids])).logits[0, -1].numpy()
-        got = fast.next_logits(ids, "en_trained")
+            with adapter_from(peft, [len(ids)]):  # the same adapter acting on every position
+                everywhere = peft.base_model.model(torch.tensor([ids])).logits[0, -1].numpy()
+        got = fast.next_logits(ids, "en_trained", start=len(review))
         top = np.argsort(-ref)[:5]
         assert got.argmax() == ref.argmax()
         assert np.corrcoef(got[top], ref[top])[0, 1] > 0.95 and np.abs(got - ref)[top].max() < 1.0
         assert np.abs(bare - ref)[top].max() > 5 * np.abs(got - ref)[top].max()
+        apart.append(np.abs(got - everywhere)[top].max() / np.abs(got - ref)[top].max())
+    assert max(apart) > 3, apart  # on the whole prompt it reads at least one review differently
+
+
+def test_the_token_table_outside_llama_cpp_scores_as_llama_cpp_does():
+    """llama.cpp runs the layers of a copy of the file without its token table; the table's lookups and the output
+    layer run in ONNX Runtime on the same Q8_0 blocks (core/titles/gemma_head.py). Against llama.cpp running the
+    whole original file: the same best tokens, scores equal up to the order of float additions."""
+    import llama_cpp
+    import numpy as np
+
+    from core.titles import gemma as G
+    from core.titles.gemma_base import assemble_gguf
+    from core.titles.gemma_llama import LlamaTitles
+
+    fast = LlamaTitles({"en_trained": ROOT / "assets" / "models" / "en_trained"})
+    whole = llama_cpp.Llama(model_path=str(assemble_gguf()), n_ctx=512, n_threads=2, verbose=False)
+    for text in ("The battery died after a week. Sent it back.", "Das Buch ist wunderbar, ich habe es verschlungen.",
+                 "Très déçu, la batterie ne tient pas."):
+        ids = G.prompt_ids(fast.tokenizer, text, fast.settings["en_trained"])
+        whole.reset()
+        whole.eval(ids)
+        ref = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(whole.ctx, -1), shape=(fast.n_vocab,)).copy()
+        got = fast.next_logits(ids, None)
+        top = np.argsort(-ref)[:20]
+        assert list(np.argsort(-got)[:5]) == list(top[:5])
+        assert np.abs(got - ref)[top].max() < 0.05, np.abs(got - ref)[top].max()
+    whole.close()
+
+
+def test_a_models_title_does_not_depend_on_the_other_models_decoded_with_it():
+    """Activated adapters share one prefill of the review part: each model continues from a restored copy of it,
+    so its title is the same whether it is decoded alone, first or second."""
+    from core.titles.gemma_llama import LlamaTitles
+
+    models = ROOT / "assets" / "models"
+    fast = LlamaTitles({n: models / n for n in ("en_trained", "de_finetuned")})
+    for text in BEAM_REVIEWS[:3]:
+        both = fast.titles(text)
+        assert fast.titles(text, ("de_finetuned",)) == {"de_finetuned": both["de_finetuned"]}
+        assert fast.titles(text, ("de_finetuned", "en_trained")) == both
 
 
 def test_each_adapter_is_converted_for_llama_cpp_once(tmp_path):
@@ -227,3 +275,31 @@ def test_a_rating_prompt_holds_the_stars_the_page_shows():
     assert "Stars: ?/5" in tok.decode(G.prompt_ids(tok, "Nice lamp.", s))
     assert "Stars" not in tok.decode(G.prompt_ids(tok, "Nice lamp.", G.GeneratorSettings(), None, 4))
     assert stars_of([0.1, 0.1, 0.2, 0.5, 0.1]) == 4 and stars_of([0.6, 0.1, 0.1, 0.1, 0.1]) == 1
+
+
+def test_the_files_beside_llama_cpp_are_written_once_and_hold_the_files_token_table(tmp_path):
+    """Set-up writes the layers without the token table (for llama.cpp) and the token table as ONNX Runtime's output
+    layer; both once. The table's lookups are the GGUF's own Q8_0 rows, dequantised as llama.cpp does."""
+    import gguf
+    import numpy as np
+
+    from core.titles.gemma_base import assemble_gguf
+    from core.titles.gemma_head import Q8_0, STAND_IN_ROWS, TokenTable, head_onnx, layers_gguf
+
+    source = assemble_gguf()
+    written = [layers_gguf(source, tmp_path), head_onnx(source, tmp_path)]
+    stamps = [p.stat().st_mtime_ns for p in written]
+    assert [layers_gguf(source, tmp_path), head_onnx(source, tmp_path)] == written
+    assert [p.stat().st_mtime_ns for p in written] == stamps
+    r = gguf.GGUFReader(str(written[0]))
+    table = next(t for t in r.tensors if t.name == "token_embd.weight")
+    assert int(table.shape[1]) == STAND_IN_ROWS and r.get_field("tokenizer.ggml.tokens") is None
+    whole = gguf.GGUFReader(str(source))
+    original = {t.name: t.n_bytes for t in whole.tensors if t.name != "token_embd.weight"}
+    assert {t.name: t.n_bytes for t in r.tensors if t.name != "token_embd.weight"} == original
+    assert written[0].stat().st_size < source.stat().st_size / 2
+    blocks = np.asarray(next(t for t in whole.tensors if t.name == "token_embd.weight").data).view(Q8_0)
+    blocks = blocks.reshape(-1, 20)
+    ids = np.random.default_rng(0).integers(0, len(blocks), 200)
+    exact = (blocks["qs"][ids].astype(np.float32) * blocks["d"][ids].astype(np.float32)[:, :, None]).reshape(200, -1)
+    assert np.array_equal(TokenTable(source, 1, tmp_path).embed(ids), exact * np.sqrt(np.float32(640)))

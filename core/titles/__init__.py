@@ -1,9 +1,10 @@
 """Title generation: one package, one module per generator.
 
 - ``gemma`` (+ ``gemma_base``, ``gemma_train``): the main titles, from a pretrained multilingual
-  generator (Gemma 3 270M) with one LoRA adapter per model. Two engines run the same adapters:
-  ``gemma_llama`` (llama.cpp on the Q4_K_M file the wheels ship: the shipped path) and
-  ``gemma.GemmaTitles`` (PyTorch over the dequantized float32 base: any other base, and the fallback).
+  generator (Gemma 3 270M) with one activated LoRA adapter per model. Two engines run the same adapters:
+  ``gemma_llama`` (llama.cpp on the layers of the Q4_K_M file the wheels ship, its token table in ONNX
+  Runtime, ``gemma_head``: the shipped path) and ``gemma.GemmaTitles`` (PyTorch over the dequantized float32
+  base: any other base, and the fallback).
 - ``encoder_decoder`` (+ ``beam``): "the question's own setup", a small decoder warm-started from the
   multilingual encoder (bert2bert), trained with the rating; kept beside the main titles so a class
   sees why that experiment writes 1-2 words.

@@ -9,15 +9,18 @@ Why this shape
 - The seed's encoder-decoder (``encoder_decoder.py``) learns to write from a few hundred titles and
   does not manage even in English. A pretrained causal LM already writes 140 languages; a small LoRA
   adapter only has to teach it the task ("Review: ...\\nTitle:") and the register of review titles.
-- The adapter sits on the top ``layers - shared_layers`` layers only. The bottom layers stay the
-  plain base for every model, so one prefill of the prompt through them serves both models; training
-  caches their output once per example, as the encoder's trunk does.
+- The adapter is *activated* (Activated LoRA, peft's ``alora_invocation_tokens``): it acts on every layer
+  but only from the prompt's tail ("\\nTitle:") on. The review's own tokens, most of a prompt, go through
+  the plain base, so one prefill of them serves both models (and the optional third), each of which then
+  runs only the tail and its title. Chosen on the dev sets over an adapter on the whole prompt (it also
+  wrote titles closer to the review's sentiment there; model cards). Older adapters acting on the whole
+  prompt of the top ``layers - shared_layers`` layers still load and run as they were trained.
 - The adapters stay unmerged (``LoRALinears``): one float32 copy of the base, each Linear adding every
   model's low-rank update to its own row of the batch. Decoding steps are memory-bound on a CPU, so
   the models' next tokens go through the layers as one batch: one read of the weights for all of them,
   and a third model (the optional zero-shot column) is a few MB more, not another copy of the layers.
-- Greedy decoding by hand over the layers (no ``generate``, which would run the whole stack once per
-  model and score the 262,144-row output layer in float32 at every step: 670 MB read per step, the
+- Decoding by hand over the layers, greedy or beam search (no ``generate``, which would run the whole stack
+  once per model and score the 262,144-row output layer in float32 at every step: 670 MB read per step, the
   largest single cost of a title on a 2-core CPU). The output layer runs as int8 with one scale per
   vocabulary row (PyTorch's dynamic quantisation), over the *whole* vocabulary: no shortlist that
   could steer which language a title is in. The layers stay float32: int8 activations (one scale per
@@ -40,7 +43,7 @@ ADAPTER_DIR = "title_adapter"  # peft adapter of the generator, inside each mode
 SETTINGS_FILE = "title_generator.json"
 
 
-DECODING_FIELDS = ("num_beams", "length_penalty", "no_repeat_ngram_size")
+DECODING_FIELDS = ("num_beams", "length_penalty", "no_repeat_ngram_size", "early_stopping")
 
 
 @dataclass
@@ -59,7 +62,13 @@ class GeneratorSettings:
     # 4 chosen on the dev sets (scripts/decoding_sweep.py; title_generator.json files without the key decode greedily)
     no_repeat_ngram_size: int = 0  # with beams: no n-gram twice in prompt + title (generate's processor)
     length_penalty: float = 1.0  # with beams: a finished title scores sum(log p) / length ** this (generate's)
-    shared_layers: int = 12  # bottom layers without adapter, shared by every model
+    early_stopping: bool = False  # with beams: stop once num_beams titles are finished (generate's early_stopping=True)
+    # instead of while a running beam could still beat one of them (generate's default, False)
+    shared_layers: int = 0  # bottom layers without adapter (the adapter sits on the layers above)
+    activated: bool = True  # Activated LoRA (peft's alora_invocation_tokens): the adapter acts only from the prompt's
+    # tail ("\nTitle:") on, so the review's own tokens go through the plain base and one prefill of them serves every
+    # model; False: the adapter acts on the whole prompt (each model prefills the review itself; only the bottom
+    # `shared_layers` are shared). Chosen on the dev sets against the earlier top-6 adapter (model cards)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -78,6 +87,8 @@ class GeneratorSettings:
     def from_json(cls, d: dict) -> "GeneratorSettings":
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         d.setdefault("num_beams", 1)  # written before decoding was a setting: those adapters decoded greedily
+        d.setdefault("activated", False)  # written before activated adapters: they act on the whole prompt
+        d.setdefault("shared_layers", 12)  # ... on the top 6 layers
         if "lora_targets" in d:
             d["lora_targets"] = tuple(d["lora_targets"])
         return cls(**d)
@@ -90,6 +101,14 @@ def prompt_ids(tokenizer, body: str, s: GeneratorSettings, language: str | None 
                stars: int | None = None) -> list[int]:
     """<bos>Review: <body, cut to max_review_tokens>[\\nStars: k/5]\\nTitle: (the same ids in training and
     inference)."""
+    review, tail = prompt_parts(tokenizer, body, s, language, stars)
+    return review + tail
+
+
+def prompt_parts(tokenizer, body: str, s: GeneratorSettings, language: str | None = None,
+                 stars: int | None = None) -> tuple[list[int], list[int]]:
+    """The prompt as (review part, tail): `<bos>Review: <body>` and `[\\nStars: k/5]\\nTitle:`. An activated
+    adapter (`s.activated`) acts from the tail on only, so the review part is the plain base's for every model."""
     head, tail = s.prompt_head, s.prompt_tail
     if s.rating_prompt:  # "?" where a training review has no stars; the app always has its rating head's
         tail = f"\nStars: {'?' if stars is None else int(stars)}/5" + tail
@@ -98,7 +117,7 @@ def prompt_ids(tokenizer, body: str, s: GeneratorSettings, language: str | None 
         head = f"Review ({name}):"
     enc = lambda t: tokenizer(t, add_special_tokens=False)["input_ids"]  # noqa: E731
     body_ids = enc(" " + " ".join((body or "").split()))[: s.max_review_tokens]
-    return [tokenizer.bos_token_id] + enc(head) + body_ids + enc(tail)
+    return [tokenizer.bos_token_id] + enc(head) + body_ids, enc(tail)
 
 
 def title_ids(tokenizer, title: str, s: GeneratorSettings) -> list[int]:
@@ -129,12 +148,19 @@ class Stack:
         return pos, {t: self.rotary(h, pos, t) for t in set(self.config.layer_types)}
 
     def run(self, layers, h: torch.Tensor, start: int, cache=None) -> torch.Tensor:
-        """Layers over positions start.. (causal; no padding inside a row, so no mask is needed: sdpa is causal
-        for several query tokens and attends to the whole cache for one)."""
+        """Layers over positions start.. (causal; no padding inside a row). No mask is needed from position 0 (sdpa
+        is causal for several query tokens) or for one token (it attends to the whole cache); several tokens after
+        a cached part (an activated adapter's tail) get the causal mask aligned to the cache's end."""
         pos, pe = self.positions(h, start)
+        mask = None
+        if start > 0 and h.shape[1] > 1:
+            n = h.shape[1]
+            allowed = torch.ones(n, start + n, dtype=torch.bool, device=h.device).tril(diagonal=start)
+            mask = torch.zeros(n, start + n, dtype=h.dtype, device=h.device).masked_fill(
+                ~allowed, torch.finfo(h.dtype).min)[None, None]
         for layer in layers:
             t = self.config.layer_types[layer.self_attn.layer_idx]
-            h = layer(h, position_embeddings=pe[t], attention_mask=None, position_ids=pos, cache=cache)
+            h = layer(h, position_embeddings=pe[t], attention_mask=mask, position_ids=pos, cache=cache)
         return h
 
     def shared(self):
@@ -156,23 +182,44 @@ def stop_ids(tokenizer) -> frozenset[int]:
     return frozenset([tokenizer.eos_token_id] + [i for p, i in vocab.items() if "\n" in p or "<0x0A>" in p])
 
 
-@torch.inference_mode()
-def greedy_titles(stack: Stack, tokenizer, ids: list[int], n: int, max_new: int, head: nn.Module,
-                  stops: frozenset[int] | None = None) -> list[list[int]]:
-    """Greedy title ids for one prompt from `n` models at once, row i of every batch being model i.
+def no_switch(rows: int) -> None:
+    """`activate` for a stack whose adapter is always on (a single peft adapter)."""
 
-    The prompt goes through the shared layers (no adapter) once; from there its states and cache are copied
-    per model, and the adapted layers run the models as one batch (`MultiLoRA`: one read of the weights,
-    each row its own low-rank update). Each step then feeds the models' last tokens through all layers as
-    one batch. `head` maps final hidden states to vocabulary scores (norm + output layer)."""
-    x = torch.tensor([ids], device=stack.device)
+
+def prefill(stack: Stack, ids: list[int], n: int, start: int, activate=no_switch):
+    """The prompt through every layer for `n` models at once: (cache with one row per model, each model's last
+    hidden state (n, H)). `activate(rows)` points the LoRA updates at the rows' models, `activate(0)` turns them off.
+
+    start == 0 (the adapters act on the whole prompt): the shared bottom layers (below every adapter) run once,
+    the adapted top layers once per model. start > 0 (activated adapters, from the prompt's tail at `start` on):
+    the review part goes through the plain base once, whole, and only the tail runs per model."""
+    x = stack.embed(torch.tensor([ids], device=stack.device))
     cache = new_cache(stack.config)
-    h = stack.run(stack.shared(), stack.embed(x), 0, cache)
+    if start > 0:
+        activate(0)
+        stack.run(stack.layers, x[:, :start], 0, cache)
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        activate(1)
+        return cache, stack.run(stack.layers, x[:, start:].expand(n, -1, -1), start, cache)[:, -1]
+    h = stack.run(stack.shared(), x, 0, cache)
     if n > 1:
         if stack.k > 0:
             cache.batch_repeat_interleave(n)
         h = h.expand(n, -1, -1)
-    last = stack.run(stack.top(), h, 0, cache)[:, -1]
+    activate(1)
+    return cache, stack.run(stack.top(), h, 0, cache)[:, -1]
+
+
+@torch.inference_mode()
+def greedy_titles(stack: Stack, tokenizer, ids: list[int], n: int, max_new: int, head: nn.Module,
+                  stops: frozenset[int] | None = None, start: int = 0, activate=no_switch) -> list[list[int]]:
+    """Greedy title ids for one prompt from `n` models at once, row i of every batch being model i.
+
+    The prompt's shared part runs once (`prefill`); from there the models run as one batch (`LoRALinears`: one
+    read of the weights, each row its own low-rank update). Each step then feeds the models' last tokens through
+    all layers as one batch. `head` maps final hidden states to vocabulary scores (norm + output layer)."""
+    cache, last = prefill(stack, ids, n, start, activate)
     stops = stops if stops is not None else frozenset([tokenizer.eos_token_id])
     out: list[list[int]] = [[] for _ in range(n)]
     done = [False] * n
@@ -193,22 +240,15 @@ def greedy_titles(stack: Stack, tokenizer, ids: list[int], n: int, max_new: int,
 
 @torch.inference_mode()
 def beam_titles(stack: Stack, ids: list[int], n: int, s: GeneratorSettings, head: nn.Module,
-                stops: frozenset[int], activate) -> list[list[int]]:
+                stops: frozenset[int], activate=no_switch, start: int = 0) -> list[list[int]]:
     """Beam-search title ids for one prompt from `n` models at once (core/titles/beam.search, as `generate`
-    with num_beams does it): the shared layers' prefill once, the adapted layers' once per model, then every
-    model's beams as one batch (row m·k + j: model m's beam j). `activate(rows)` points the LoRA updates at
-    the rows' models."""
+    with num_beams does it): the prompt's shared part once (`prefill`), then every model's beams as one batch
+    (row m·k + j: model m's beam j). `activate(rows)` points the LoRA updates at the rows' models."""
     from .beam import pieces, search
 
     k = s.num_beams
-    cache = new_cache(stack.config)
-    h = stack.run(stack.shared(), stack.embed(torch.tensor([ids], device=stack.device)), 0, cache)
-    if n > 1:
-        if stack.k > 0:
-            cache.batch_repeat_interleave(n)
-        h = h.expand(n, -1, -1)
-    activate(1)
-    first = head(stack.run(stack.top(), h, 0, cache)[:, -1]).repeat_interleave(k, dim=0)
+    cache, last = prefill(stack, ids, n, start, activate)
+    first = head(last).repeat_interleave(k, dim=0)
     cache.batch_repeat_interleave(k)
     activate(k)
 
@@ -216,7 +256,7 @@ def beam_titles(stack: Stack, ids: list[int], n: int, s: GeneratorSettings, head
         return head(stack.run(stack.layers, stack.embed(last), position, cache)[:, -1])
 
     best = search(pieces(), step, cache.reorder_cache, torch.tensor([ids]).expand(n, -1), k, s.max_title_tokens,
-                  sorted(stops), s.length_penalty, no_repeat_ngram_size=s.no_repeat_ngram_size, first=first)
+                  sorted(stops), s.length_penalty, s.early_stopping, s.no_repeat_ngram_size, first=first)
     return [[t for t in row[len(ids):].tolist() if t not in stops] for row in best]
 
 
@@ -347,6 +387,10 @@ class TitleModels:
                 raise ModelDirError(f"{p} is corrupt ({exc}); re-run `python -m core train`.") from exc
         return next(iter(self.settings.values()))
 
+    def shared_review_prefill(self, names=None) -> bool:
+        """Whether one prefill of the review serves all these models (activated adapters, same review part)."""
+        return all(self.settings[m].activated for m in names or self.names)
+
     def needs_language(self, names) -> bool:
         return any(self.settings[m].language_prompt for m in names)
 
@@ -355,6 +399,10 @@ class TitleModels:
 
     def prompt(self, text: str, model: str, language: str | None = None, stars: dict | None = None) -> list[int]:
         return prompt_ids(self.tokenizer, text, self.settings[model], language, (stars or {}).get(model))
+
+    def prompt_parts(self, text: str, model: str, language: str | None = None,
+                     stars: dict | None = None) -> tuple[list[int], list[int]]:
+        return prompt_parts(self.tokenizer, text, self.settings[model], language, (stars or {}).get(model))
 
 
 class GemmaTitles(TitleModels):
@@ -411,20 +459,23 @@ class GemmaTitles(TitleModels):
         rating, for adapters whose prompt holds it."""
         names = tuple(names or self.names)
         groups: dict[tuple, list[str]] = {}
-        for m in names:  # models with the same prompt and the same decoding share the prefill
+        for m in names:  # models with the same prompt, adapter kind and decoding share the prefill
             s = self.settings[m]
-            key = (s.num_beams, s.no_repeat_ngram_size, s.length_penalty, s.max_title_tokens)
-            groups.setdefault((tuple(self.prompt(text, m, language, stars)), key), []).append(m)
+            review, tail = self.prompt_parts(text, m, language, stars)
+            key = (tuple(review + tail), len(review) if s.activated else 0,
+                   tuple(s.decoding().values()), s.max_title_tokens)
+            groups.setdefault(key, []).append(m)
         out = {}
-        for (ids, _), ms in groups.items():
+        for (ids, start, *_), ms in groups.items():
             s = self.settings[ms[0]]
+
+            def activate(k: int, ms=ms) -> None:
+                self._activate(tuple(m for m in ms for _ in range(k)))
             if s.num_beams > 1:
-                got = beam_titles(self.stack, list(ids), len(ms), s, self.head, self.stops,
-                                  lambda k: self._activate(tuple(m for m in ms for _ in range(k))))
+                got = beam_titles(self.stack, list(ids), len(ms), s, self.head, self.stops, activate, start)
             else:
-                self._activate(tuple(ms))
                 got = greedy_titles(self.stack, self.tokenizer, list(ids), len(ms), s.max_title_tokens, self.head,
-                                    self.stops)
+                                    self.stops, start, activate)
             for m, t in zip(ms, got):
                 out[m] = self.tokenizer.decode(t, skip_special_tokens=True).strip()
         return out
@@ -432,13 +483,14 @@ class GemmaTitles(TitleModels):
 
 class PlainGenerate(TitleModels):
     """The same adapters the way a user would first run them: one float32 `peft` model, the active adapter
-    switched per model, `generate` (greedy, same prompt, same stops) once per model. The baseline that
+    switched per model, `generate` (same prompt, stops and decoding settings) once per model. The baseline that
     `python -m bench` measures the shipped path against, and that the tests check the hand loop with."""
 
     name = "gemma-generate"
 
     def __init__(self, dirs: dict[str, Path], base: str | None = None):
-        from peft import PeftModel
+        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+        from safetensors.torch import load_file
 
         from .gemma_base import load_generator_base
 
@@ -447,10 +499,16 @@ class PlainGenerate(TitleModels):
         self.tokenizer, lm = load_generator_base(base or s0.base)
         self.model = None
         for m, d in dirs.items():
+            # an activated adapter loads as plain LoRA: `titles` prefills its review part with the adapter off,
+            # so from the tail on it acts as peft's aLoRA would (whose own generate refuses beam search)
+            cfg = LoraConfig.from_pretrained(str(Path(d) / ADAPTER_DIR))
+            cfg.alora_invocation_tokens = None
             if self.model is None:
-                self.model = PeftModel.from_pretrained(lm, str(Path(d) / ADAPTER_DIR), adapter_name=m)
+                self.model = get_peft_model(lm, cfg, adapter_name=m)
             else:
-                self.model.load_adapter(str(Path(d) / ADAPTER_DIR), adapter_name=m)
+                self.model.add_adapter(m, cfg)
+            set_peft_model_state_dict(self.model, load_file(str(Path(d) / ADAPTER_DIR / "adapter_model.safetensors")),
+                                      adapter_name=m)
         self.model.eval()
         self.stops = stop_ids(self.tokenizer)
         self.names = tuple(dirs)
@@ -461,13 +519,19 @@ class PlainGenerate(TitleModels):
         out = {}
         for m in names or self.names:
             s = self.settings[m]
-            ids = self.prompt(text, m, language, stars)
+            review, tail = self.prompt_parts(text, m, language, stars)
+            ids = review + tail
             self.model.set_adapter(m)
-            beams = dict(num_beams=s.num_beams, no_repeat_ngram_size=s.no_repeat_ngram_size,
-                         length_penalty=s.length_penalty) if s.num_beams > 1 else {}
+            beams = s.decoding() if s.num_beams > 1 else {}
+            cache = {}
+            if s.activated:  # the review part through the plain base; generate continues from its cache
+                with self.model.disable_adapter():
+                    cache["cache"] = self.model(torch.tensor([review]), use_cache=True).cache
+                if s.num_beams > 1:
+                    cache["cache"].batch_repeat_interleave(s.num_beams)
             gen = self.model.generate(torch.tensor([ids]), max_new_tokens=s.max_title_tokens, do_sample=False,
                                       eos_token_id=sorted(self.stops), pad_token_id=self.tokenizer.pad_token_id,
-                                      **beams)
+                                      **beams, **cache)
             new = [t for t in gen[0, len(ids):].tolist() if t not in self.stops]
             out[m] = self.tokenizer.decode(new, skip_special_tokens=True).strip()
         return out

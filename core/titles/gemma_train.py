@@ -10,6 +10,7 @@ parallelism under `accelerate launch` / `torchrun` (each process caches only its
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .gemma import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, Stack, prompt_ids, title_ids
+from .gemma import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, Stack, prompt_parts, title_ids
 
 
 LM_POSITIONS = 16
@@ -29,20 +30,37 @@ LM_POSITIONS = 16
 class Example:
     hidden: torch.Tensor  # the shared layers' output for prompt + title, (L, H)
     labels: torch.Tensor  # the title's ids at their positions, -100 elsewhere, (L,)
+    start: int = 0  # where the adapter starts acting: the prompt's tail for an activated adapter, else 0
+
+
+ALL_POSITIONS = 1 << 30  # an aLoRA offset longer than any row: the adapter acts on every position of the call
+
+
+def adapter_from(peft_model, offsets: list[int] | None):
+    """peft's Activated-LoRA hooks for one forward call: row i's adapter acts on its last offsets[i] positions
+    (None: no hooks, for an adapter that is not activated and acts everywhere). An activated adapter called
+    without them acts nowhere (the plain base)."""
+    if offsets is None:
+        return contextlib.nullcontext()
+    return peft_model.base_model._enable_peft_forward_hooks(alora_offsets=offsets)
 
 
 class TopLoss(nn.Module):
     """The part that trains: the top layers (with the adapter), the final norm and the output rows."""
 
-    def __init__(self, stack: Stack):
+    def __init__(self, stack: Stack, peft_model, activated: bool):
         super().__init__()
         self.top = stack.top()
         self.norm = stack.norm
         self.stack = stack
+        self.peft_model = [peft_model]  # not a submodule: its trainable weights are already the top layers'
+        self.activated = activated
 
-    def forward(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, labels: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
         # right padding needs no mask in a causal model: real tokens never look at the pads after them
-        h = self.stack.run(self.top, hidden, 0)
+        offsets = [hidden.shape[1] - int(s) for s in starts] if self.activated else None
+        with adapter_from(self.peft_model[0], offsets):
+            h = self.stack.run(self.top, hidden, 0)
         pos = (labels[:, 1:] != -100).nonzero(as_tuple=True)
         logits = self.norm(h[:, :-1][pos]) @ self.stack.out_weight.T
         return nn.functional.cross_entropy(logits, labels[:, 1:][pos])
@@ -69,13 +87,15 @@ def cache_examples(stack: Stack, tokenizer, reviews, s: GeneratorSettings, lm_on
                 : s.max_review_tokens] + [tokenizer.eos_token_id]
             keep = set(rng.sample(range(1, len(ids)), min(LM_POSITIONS, len(ids) - 1)))
             labels = [-100] + [t if i in keep else -100 for i, t in enumerate(ids[1:], 1)]
+            start = 0  # the adapter acts on the whole body: the remedy is that it learns the German text itself
         else:
-            p = prompt_ids(tokenizer, r.body, s, language_of(r), r.stars)
+            review, tail = prompt_parts(tokenizer, r.body, s, language_of(r), r.stars)
             t = title_ids(tokenizer, r.title, s)
-            ids, labels = p + t, [-100] * len(p) + t
+            ids, labels = review + tail + t, [-100] * (len(review) + len(tail)) + t
+            start = len(review) if s.activated else 0
         x = torch.tensor([ids], device=stack.device)
         h = stack.run(stack.shared(), stack.embed(x), 0)
-        out.append(Example(hidden=h[0].cpu(), labels=torch.tensor(labels)))
+        out.append(Example(hidden=h[0].cpu(), labels=torch.tensor(labels), start=start))
     return out
 
 
@@ -87,10 +107,10 @@ def collate(batch: list[Example]) -> dict:
     for j, e in enumerate(batch):
         hidden[j, : e.hidden.shape[0]] = e.hidden
         labels[j, : e.labels.shape[0]] = e.labels
-    return {"hidden": hidden, "labels": labels}
+    return {"hidden": hidden, "labels": labels, "starts": torch.tensor([e.start for e in batch])}
 
 
-def add_adapter(lm, s: GeneratorSettings, start_from: Path | None = None):
+def add_adapter(lm, s: GeneratorSettings, tokenizer, start_from: Path | None = None):
     """The causal LM with a trainable LoRA adapter on the top layers: new, or continued from a saved one."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -99,9 +119,12 @@ def add_adapter(lm, s: GeneratorSettings, start_from: Path | None = None):
     if start_from is not None:
         return PeftModel.from_pretrained(lm, str(start_from / ADAPTER_DIR), is_trainable=True)
     n = lm.config.num_hidden_layers
+    # an activated adapter (aLoRA) names its invocation, the prompt's tail: peft then applies it from there on
+    # when a user runs it with `generate`, as this recipe trains it and the engines run it
+    invocation = tokenizer(s.prompt_tail, add_special_tokens=False)["input_ids"] if s.activated else None
     cfg = LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                      target_modules=list(s.lora_targets), layers_to_transform=list(range(s.shared_layers, n)),
-                     task_type="CAUSAL_LM")
+                     task_type="CAUSAL_LM", alora_invocation_tokens=invocation)
     return get_peft_model(lm, cfg)
 
 
@@ -120,7 +143,7 @@ def train_stage(peft_model, tokenizer, s: GeneratorSettings, reviews, epochs: fl
     mine = reviews[acc.process_index::acc.num_processes]
     plain = (lm_only or [])[acc.process_index::acc.num_processes]
     examples = cache_examples(stack, tokenizer, mine, s, plain)
-    model = TopLoss(stack)
+    model = TopLoss(stack, peft_model, s.activated)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     per_rank = max(1, batch_size // acc.num_processes)
@@ -145,7 +168,7 @@ def train_stage(peft_model, tokenizer, s: GeneratorSettings, reviews, epochs: fl
             order += perm
         batch = collate([examples[i] for i in order[:per_rank]])
         order = order[per_rank:]
-        loss = model(batch["hidden"].to(acc.device), batch["labels"].to(acc.device))
+        loss = model(batch["hidden"].to(acc.device), batch["labels"].to(acc.device), batch["starts"])
         acc.backward(loss)
         opt.step()
         sched.step()
@@ -180,11 +203,22 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
     head = quantized(Head(stack)) if int8_wanted() and on_cpu else Head(stack)  # the output layer as the app runs it
     hyps = []
     stops = stop_ids(tokenizer)
-    for r in reviews:  # the gold stars where the prompt holds them (the app gives the rating head's)
-        ids = prompt_ids(tokenizer, r.body, s, language_of(r), r.stars)
-        got = (beam_titles(stack, ids, 1, s, head, stops, lambda k: None) if s.num_beams > 1  # one adapter: peft's
-               else greedy_titles(stack, tokenizer, ids, 1, s.max_title_tokens, head, stops))[0]
-        hyps.append(tokenizer.decode(got, skip_special_tokens=True).strip())
+    hooks = contextlib.ExitStack()
+
+    def activate(rows: int) -> None:  # one adapter, peft's: an activated one acts only inside its hooks
+        hooks.close()
+        if rows and s.activated:
+            hooks.enter_context(adapter_from(peft_model, [ALL_POSITIONS] * rows))
+    try:
+        for r in reviews:  # the gold stars where the prompt holds them (the app gives the rating head's)
+            review, tail = prompt_parts(tokenizer, r.body, s, language_of(r), r.stars)
+            start = len(review) if s.activated else 0
+            got = (beam_titles(stack, review + tail, 1, s, head, stops, activate, start) if s.num_beams > 1
+                   else greedy_titles(stack, tokenizer, review + tail, 1, s.max_title_tokens, head, stops, start,
+                                      activate))[0]
+            hyps.append(tokenizer.decode(got, skip_special_tokens=True).strip())
+    finally:
+        hooks.close()
     peft_model.train(was)
     langs = [langid.detect_title(h, title_candidates(lang)).language for h in hyps]
     counts = Counter(h.casefold() for h in hyps)
