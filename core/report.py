@@ -17,7 +17,8 @@ SLICE_LABELS = {
 }
 
 
-ENGINE_NAMES = {"llama.cpp": "llama.cpp on the Q4_K_M file", "torch": "PyTorch over the dequantized float32 base"}
+ENGINE_NAMES = {"llama.cpp": "llama.cpp on the Q4_K_M file's layers, its token table in ONNX Runtime",
+                "torch": "PyTorch over the dequantized float32 base"}
 
 
 def decoding_words(report: dict) -> str:
@@ -28,7 +29,8 @@ def decoding_words(report: dict) -> str:
     parts = []
     for d in got.values():
         extra = [f"length penalty {d['length_penalty']:g}"] + (
-            [f"no repeated {d['no_repeat_ngram_size']}-grams"] if d["no_repeat_ngram_size"] else [])
+            [f"no repeated {d['no_repeat_ngram_size']}-grams"] if d["no_repeat_ngram_size"] else []) + (
+            [f"stopping once {d['num_beams']} titles are finished"] if d.get("early_stopping") else [])
         parts.append(f"{d['num_beams']} beams, " + ", ".join(extra))
     return "by beam search (" + "; ".join(parts) + ")"
 
@@ -122,7 +124,8 @@ def ablation_table(report: dict) -> pd.DataFrame:
     ab = report.get("zero_shot_ablation") or {}
     rows = []
     for name, b in ab.get("variants", {}).items():
-        label = {"en_trained": "en_trained (plain English recipe)",
+        label = {"en_trained": "en_trained (the shipped recipe: activated adapter, all layers)",
+                 "plain_top6": "plain_top6 (the remedies' recipe without a remedy: the reference)",
                  "de_finetuned": "de_finetuned (German titles: the target)"}.get(name, name)
         if name == ab.get("chosen"):
             label += " ← chosen on German dev"
@@ -339,8 +342,10 @@ def write_report(report: dict, out: Path) -> None:
           "", anything_to_english_table(report).to_markdown(index=False), "",
           "## Can English titles alone teach German titles? Remedies trained with zero German titles", "",
           "Each variant is trained on the same English titles as `en_trained` (none saw a German title; "
-          "`de_finetuned` did, as the target). The variant is chosen on German dev only; test numbers are reported "
-          "for all.", "",
+          "`de_finetuned` did, as the target), with the recipe of the time (an adapter acting on the whole prompt, "
+          "top 6 layers) plus one remedy; `plain_top6` is that recipe without a remedy, the row to compare them "
+          "with. `en_trained` (an activated adapter on all layers, acting from the prompt's tail on) is the shipped "
+          "recipe. The variant is chosen on German dev only; test numbers are reported for all.", "",
           ablation_table(report).to_markdown(index=False), "",
           "## Beyond German: languages no model was trained on", "",
           beyond_german_table(report).to_markdown(index=False), "",
