@@ -136,6 +136,10 @@ def main() -> None:
     from core.titles.gemma import GemmaTitles, PlainGenerate
 
     res["generator_engine"] = getattr(engine.generator, "engine", "torch")
+    res["generator_output_layer"] = getattr(engine.generator, "output_layer", "PyTorch")
+    res["generator_review_prefill"] = ("one for both models (activated adapters)"
+                                       if engine.generator.shared_review_prefill() else "one per model")
+    res["generator_decoding"] = {n: engine.generator.settings[n].decoding() for n in engine.generator.names}
     dirs = {n: engine.dirs[n] for n in engine.generator.names}
     plain = PlainGenerate(dirs)
     with generator_swapped(engine, plain):

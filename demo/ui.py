@@ -32,10 +32,10 @@ often rates German (or French, or Japanese) reviews sensibly without ever seeing
 **Why the title transfers only partly.** Writing a title means choosing *words*. The smaller second line in each
 column is the question's own setup: a decoder warm-started from the encoder, which learnt its words from a few hundred
 English titles. For a German review it answers in English ("accidental translation"), copies words, or returns a title
-it memorised. The main title comes from a generator that was pre-trained on many languages: trained on English titles
-only, it writes German titles for most German reviews and still answers some in English (the *Evidence* tab counts
-how often; with greedy decoding it was a third, with the beam search the app uses about one in ten). Fine-tuning on
-German teaches the German titles.
+it memorised. The main title comes from a generator that was pre-trained on many languages, with a small adapter that
+changes how it writes a title, not how it reads the review: trained on English titles only, it writes German titles
+for most German reviews and still answers some in English (the *Evidence* tab counts how often: about one in ten; a
+third with an earlier adapter decoded greedily). Fine-tuning on German teaches the German titles.
 
 **Catastrophic forgetting.** Fine-tuning on German moves the same weights; what the model did on English can get
 worse. The *Evidence* numbers measure it, for the rating and for the titles, instead of assuming it.
