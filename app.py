@@ -9,8 +9,12 @@ import argparse
 import os
 import sys
 
-from core.base import BaseModelError
-from core.models import ModelDirError
+from core.malloc import limit_malloc_arenas
+
+limit_malloc_arenas()  # before any thread starts: see core/malloc.py (the classroom load test's memory rule)
+
+from core.base import BaseModelError  # noqa: E402
+from core.models import ModelDirError  # noqa: E402
 
 
 def load_models() -> None:
