@@ -153,16 +153,21 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outpu
     tmp.replace(path)  # atomic: a second process never reads half a file
 
 
-def _session(path: Path, threads: int):
+def ort_session(path: Path, threads: int, spin_during_calls: bool = True):
+    """An ONNX Runtime CPU session as this project runs every graph (the encoder's, the seed decoders', the
+    generator's output layer)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    # threads spin while a call runs (a third faster for the encoder) but stop when it returns: spinning on
-    # would take the cores the two title decoders need next
-    so.add_session_config_entry("session.force_spinning_stop", "1")
+    if spin_during_calls:
+        # threads spin while a call runs (a third faster for the encoder) but stop when it returns: spinning on
+        # would take the cores the two title decoders need next
+        so.add_session_config_entry("session.force_spinning_stop", "1")
+    else:  # never: llama.cpp's threads run the generator's layers right before and after each output-layer call
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # no memory arena: it keeps the largest batch's activations for the life of the process (hundreds of MB
     # after one 512-token batch), and a single review's tensors are too small for it to save any time
     so.enable_cpu_mem_arena = False
@@ -192,11 +197,11 @@ def _load_or_export(path: Path, export, threads: int):
         export(path)
         _prune(path.parent, path)
     try:
-        return _session(path, threads)
+        return ort_session(path, threads)
     except Exception:  # noqa: BLE001 - onnxruntime raises its own exception types
         path.unlink(missing_ok=True)
         export(path)
-        return _session(path, threads)
+        return ort_session(path, threads)
 
 
 class OrtLayers:

@@ -31,6 +31,7 @@ def main() -> None:
 
     from core.evaluate import MODEL_NAMES
     from core.inference import Engine
+    from core.titles.gemma import GeneratorSettings
 
     names = sys.argv[1:] or list(SETTINGS)
     engine = Engine(names=MODEL_NAMES)
@@ -40,8 +41,8 @@ def main() -> None:
     for name in names:
         for m in MODEL_NAMES:
             s = engine.generator.settings[m]
-            for k, v in {"num_beams": 1, "length_penalty": 1.0, "no_repeat_ngram_size": 0, "early_stopping": False,
-                         **SETTINGS[name]}.items():
+            # greedy and the dataclass's own defaults, then the setting's changes
+            for k, v in {**GeneratorSettings().decoding(), "num_beams": 1, **SETTINGS[name]}.items():
                 setattr(s, k, v)
         t = time.perf_counter()
         res = engine_checks(engine)

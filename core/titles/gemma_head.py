@@ -118,7 +118,7 @@ class TokenTable:
     def __init__(self, source: Path, threads: int, cache_dir: Path | None = None):
         import json
 
-        import onnxruntime as ort
+        from ..ort_backend import ort_session
 
         model = head_onnx(source, cache_dir or source.parent)
         shape = json.loads(model.with_suffix(".json").read_text())
@@ -128,13 +128,7 @@ class TokenTable:
         self._d = np.memmap(data, dtype=np.float32, mode="r", offset=self.rows * self.dim,
                             shape=(self.rows, self.dim // 32))
         self.input_scale = np.sqrt(np.float32(self.dim))  # Gemma scales token embeddings by sqrt(hidden)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        # no spinning between calls: llama.cpp's threads run the layers right before and after each one
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.enable_cpu_mem_arena = False
-        self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self._session = ort_session(model, threads, spin_during_calls=False)
 
     def embed(self, ids) -> np.ndarray:
         """Input vectors for token ids, (n, dim) float32: what llama.cpp's own lookup and scaling compute (the int8

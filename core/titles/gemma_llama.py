@@ -323,11 +323,15 @@ class ReviewCache:
 
     def __init__(self, engine: LlamaTitles, ids: list[int]):
         lib = engine._lib
-        self.engine, self.ids, self.length = engine, ids, len(ids)
+        self.engine, self.ids = engine, ids
         size = lib.llama_state_seq_get_size(engine.ctx, 0)
         self.data = (ctypes.c_uint8 * size)()
         if lib.llama_state_seq_get_data(engine.ctx, self.data, size, 0) != size:
             raise RuntimeError("llama.cpp could not copy the review's cache")
+
+    @property
+    def length(self) -> int:
+        return len(self.ids)
 
     def restore(self) -> None:
         e = self.engine
