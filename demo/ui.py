@@ -9,14 +9,13 @@ import gradio as gr
 
 from core.explain import COLORS, GROUPS, YOUR_REVIEW, load_map, map_frame
 from core.langid import LANGUAGE_NAMES, language_name
+from core.names import DE_FINETUNED, EN_TRAINED, ENGLISH_ONLY, LABELS, MAIN_MODELS, ZERO_SHOT
 
 from .tabs import batch_tab, evidence_tab
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text(encoding="utf-8"))
-COLUMNS = (("en_trained", "Trained on English only"), ("de_finetuned", "Then fine-tuned on German"))
-ENGLISH_ONLY = "minilm_en_trained"  # an optional column: the same English recipe on an English-only base
-ZERO_SHOT = "en_zero_shot"  # an optional column: English titles only + the remedy chosen on German dev
+COLUMNS = tuple((name, LABELS[name][0].upper() + LABELS[name][1:]) for name in MAIN_MODELS)
 LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{v} ({k})", k) for k, v in LANGUAGE_NAMES.items() if k != "unknown"]
 
 EXPLANATION = """
@@ -123,24 +122,20 @@ def build_demo(compare_fn=None) -> gr.Blocks:
 
     def on_english_only(text, on):
         """The optional third column, run after the main comparison (the public `compare` API is unchanged)."""
-        from dataclasses import asdict
-
-        from core.inference import english_only_output
+        from core.service import english_only_dict
 
         if not on or not str(text or "").strip():
             return "", "", None
-        m = asdict(english_only_output(text))
+        m = english_only_dict(text)
         return stars_line(m), (f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""), star_bars(m)
 
     def on_zero_shot(text, language, on):
         """The optional zero-shot column, run after the main comparison (the public `compare` API is unchanged)."""
-        from dataclasses import asdict
-
-        from core.inference import zero_shot_output
+        from core.service import zero_shot_dict
 
         if not on or not str(text or "").strip():
             return "", "", ""
-        m = asdict(zero_shot_output(text, language))
+        m = zero_shot_dict(text, language)
         if m.get("error"):
             return "", f"<div class='title-error'>⚠️ {html.escape(m['error'])}</div>", ""
         lang = language if language not in (None, "", "auto") else None
@@ -263,7 +258,7 @@ def map_intro(m: dict | None) -> str:
             "of the same polarity share a region, what the head learnt from English applies to German.")
 
 
-NEIGHBOUR_LABELS = {"en_trained": "with the model trained on English only", "de_finetuned": "after German fine-tuning",
+NEIGHBOUR_LABELS = {EN_TRAINED: "with the model trained on English only", DE_FINETUNED: "after German fine-tuning",
                     ENGLISH_ONLY: "with the English-only base (MiniLM)"}
 
 
@@ -277,7 +272,7 @@ def neighbour_note(m: dict | None) -> str:
     for key, b in blocks.items():
         nb = b["neighbours"]
         held = (f" ({100 * nb['held_out_share']:.0f}% of the {nb['held_out_n']} it was not fine-tuned on)"
-                if key == "de_finetuned" and nb.get("held_out_share") is not None else "")
+                if key == DE_FINETUNED and nb.get("held_out_share") is not None else "")
         parts.append(f"**{100 * nb['share']:.0f}%** {NEIGHBOUR_LABELS.get(key, key)}{held}")
     return (f"**Without the squeeze:** for each of the {n['n']} German reviews, do most of its {n['k']} nearest "
             "English reviews (cosine, all 384 dimensions) have its polarity? Yes for " + ", ".join(parts)

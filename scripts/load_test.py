@@ -27,7 +27,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 from local_server import running_app  # noqa: E402
+
+from core.names import MAIN_MODELS  # noqa: E402
+
 TEXTS = [
     "Das Produkt ist super, ich würde es jederzeit wieder kaufen.",
     "Terrible quality, it broke after two days. Never again.",
@@ -121,7 +125,7 @@ def one_round(a, url: str) -> tuple[list[float], list[str], float, bool]:
                 t = time.perf_counter()
                 try:
                     d = c.submit(text, "auto", api_name="/compare").result(timeout=left)
-                    ok = all(d["models"][m].get("stars") for m in ("en_trained", "de_finetuned"))
+                    ok = all(d["models"][m].get("stars") for m in MAIN_MODELS)
                     with lock:
                         (lat.append(time.perf_counter() - t) if ok else errors.append(f"incomplete: {d.get('message')}"))
                 except FutureTimeout:

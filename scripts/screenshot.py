@@ -14,6 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from local_server import running_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(1, str(ROOT))
+from core.names import DE_FINETUNED  # noqa: E402
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -34,11 +37,11 @@ def main() -> None:
             page.goto(url)
             page.locator("#review-text textarea").fill(example)
             page.locator("#compare-btn").click()
-            page.wait_for_selector("#title-de_finetuned .gen-title", timeout=120_000)
+            page.wait_for_selector(f"#title-{DE_FINETUNED} .gen-title", timeout=120_000)
             page.wait_for_timeout(500)
             page.screenshot(path=a.out, full_page=False)
             page.locator("#why").get_by_text("Why?").first.click()
-            ring = "#map-de_finetuned svg path[stroke='#c000c0']"  # the visitor's review, drawn on the map
+            ring = f"#map-{DE_FINETUNED} svg path[stroke='#c000c0']"  # the visitor's review, drawn on the map
             page.wait_for_function(f"document.querySelectorAll(\"{ring}\").length >= 17", timeout=60_000)
             page.wait_for_timeout(500)
             page.locator("#why").screenshot(path=a.why_out)

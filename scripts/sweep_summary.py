@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.names import DE_FINETUNED, EN_TRAINED  # noqa: E402
 from core.titles.gemma import GeneratorSettings  # noqa: E402
 
 
@@ -18,15 +19,15 @@ def rows(runs: Path) -> list[dict]:
     out = []
     for run in sorted(p for p in runs.iterdir() if p.is_dir()):
         summaries = {}
-        for m in ("en_trained", "de_finetuned", "."):  # a run of both stages, or one variant's folder
+        for m in (EN_TRAINED, DE_FINETUNED, "."):  # a run of both stages, or one variant's folder
             f = run / m / "training_summary.json"
             if f.exists():
                 summaries[m] = json.loads(f.read_text())
         gen = next((s["generator"] for s in summaries.values() if "generator" in s), None)
-        if gen is None and (run / "en_trained" / "dev_scores.json").exists():  # stopped after stage 1
-            cfg = json.loads((run / "en_trained" / "title_generator.json").read_text())
-            gen = {"settings": cfg, "stages": {"en_trained": {
-                "dev": json.loads((run / "en_trained" / "dev_scores.json").read_text()), "wall_s": "stopped"}}}
+        if gen is None and (run / EN_TRAINED / "dev_scores.json").exists():  # stopped after stage 1
+            cfg = json.loads((run / EN_TRAINED / "title_generator.json").read_text())
+            gen = {"settings": cfg, "stages": {EN_TRAINED: {
+                "dev": json.loads((run / EN_TRAINED / "dev_scores.json").read_text()), "wall_s": "stopped"}}}
         if gen is None:
             continue
         changed = {k: v for k, v in gen["settings"].items() if default.get(k) != v}

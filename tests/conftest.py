@@ -36,7 +36,7 @@ def tiny_models(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def engine():
     """The shipped models, loaded once for the session."""
-    from core.inference import Engine
+    from core.engine import Engine
 
     return Engine(SHIPPED)
 

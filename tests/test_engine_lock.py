@@ -1,8 +1,8 @@
-"""The engine's lock serves waiters in arrival order (core.inference.FairLock)."""
+"""The engine's lock serves waiters in arrival order (core.fair_lock.FairLock)."""
 import threading
 import time
 
-from core.inference import FairLock
+from core.fair_lock import FairLock
 
 
 def test_a_waiting_comparison_is_served_before_a_looping_batch_takes_the_lock_again():

@@ -9,7 +9,7 @@ import pytest
 from core import compare
 from core.explain import (MAP_MODELS, MAP_PATH, load_map, load_projections, map_frame, map_reviews,
                           neighbour_agreement, nearest, pooled_vectors)
-from core.inference import ENGLISH_ONLY_MODEL
+from core.names import ENGLISH_ONLY as ENGLISH_ONLY_MODEL
 
 ROOT = MAP_PATH.parent.parent.parent
 GERMAN = "Leider eine totale Enttäuschung. Die Kaffeemühle war nach zwei Wochen defekt, der Händler antwortet nicht."
@@ -145,7 +145,8 @@ def test_a_german_review_through_the_english_only_model(engine, capsys):
 
 
 def test_the_app_does_not_load_the_english_only_model_at_start_up():
-    code = "import app; from core import inference as i; print(len(i._english_only), i._engine is not None)"
+    code = ("import app; from core import engine as e, inference as i; "
+            "print(len(i._english_only), e._engine is not None)")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split()[-2:] == ["0", "True"]
@@ -153,7 +154,7 @@ def test_the_app_does_not_load_the_english_only_model_at_start_up():
 
 def test_the_english_only_model_keeps_its_own_base_when_the_main_base_is_overridden(monkeypatch):
     """`python app.py --base X` sets CROSSLINGUAL_BASE for the two main models; the MiniLM column must not follow."""
-    from core.inference import Engine
+    from core.engine import Engine
 
     monkeypatch.setenv("CROSSLINGUAL_BASE", "/nonexistent/base-for-the-main-models")
     small = Engine(names=(ENGLISH_ONLY_MODEL,), base_from_env=False)

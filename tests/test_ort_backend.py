@@ -57,7 +57,7 @@ def test_a_corrupt_cached_graph_is_exported_again(engine):
 
 
 def test_crosslingual_runtime_torch_switches_onnx_runtime_off():
-    code = "from core.inference import Engine; e = Engine(); print(e.runtime, e.trunk.runner)"
+    code = "from core.engine import Engine; e = Engine(); print(e.runtime, e.trunk.runner)"
     env = {**os.environ, "CROSSLINGUAL_RUNTIME": "torch"}
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -1,0 +1,271 @@
+"""The engine: both models loaded once, and one `run` that every path goes through.
+
+One copy of the base, two LoRA adapters, two sets of heads. The frozen trunk runs once per request and serves
+both models; each model's top layers are a copy with its LoRA adapter merged in. A first-come, first-served lock
+serialises inference: on a 2-core machine one request at a time already uses both cores. `compare`
+(core/inference.py) turns a `run` row into the contract's answer; compare, batch, evaluate, the CLI and the API
+all call `run`, so the same review gets the same answer on every path.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from . import langid, ort_backend
+from .fair_lock import FairLock
+from .map_projection import load_projections
+from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
+                     mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes, stars_of)
+from .names import MAIN_MODELS
+from .results import ModelOutput
+from .settings import DEFAULT_MODELS
+from .title_checks import check_title
+from .titles import beam
+from .titles.encoder_decoder import generate_titles, read_title_vocab
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    """One base, two adapters, two heads; everything a comparison needs, loaded once."""
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, names: tuple[str, ...] = MAIN_MODELS,
+                 base_from_env: bool = True):
+        """`base_from_env=False` ignores CROSSLINGUAL_BASE (`--base`): for a model trained on another base."""
+        from peft import PeftModel
+
+        from .base import load_base
+
+        self.models_dir = Path(models_dir or os.environ.get("CROSSLINGUAL_MODELS") or DEFAULT_MODELS)
+        dirs = {}
+        for n in names:
+            env = os.environ.get(f"CROSSLINGUAL_{n.upper()}")
+            dirs[n] = Path(env) if env else self.models_dir / n
+            if not dirs[n].exists():
+                raise ModelDirError(f"Model folder {dirs[n]} not found. Run `python -m core train`, or set "
+                                    f"CROSSLINGUAL_MODELS (or CROSSLINGUAL_{n.upper()}) to a trained model folder.")
+        self.names = names
+        self.dirs = dirs
+        self.settings: dict[str, ModelSettings] = {n: read_settings(d) for n, d in dirs.items()}
+        self.generator, self.generator_note = None, ""
+        s0 = self.settings[names[0]]
+        self.tokenizer, bert = load_base((base_from_env and os.environ.get("CROSSLINGUAL_BASE")) or s0.base)
+        peft_model = None
+        try:
+            for n in names:
+                if peft_model is None:
+                    peft_model = PeftModel.from_pretrained(bert, str(dirs[n] / "adapter"), adapter_name=n)
+                else:
+                    peft_model.load_adapter(str(dirs[n] / "adapter"), adapter_name=n)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelDirError(f"Cannot load the LoRA adapter under {dirs[n]}: {exc}. "
+                                "Re-run `python -m core train` or restore the folder.") from exc
+        self.peft_model = peft_model.eval()
+        self.bert = bert_of(peft_model)
+        self.trunk = Trunk(self.bert, s0.trunk_layers)
+        self.top_layers = {n: merged_top_layers(self.bert, s0.trunk_layers, n) for n in names}
+        self.heads: dict[str, ReviewHeads] = {n: load_heads(dirs[n], self.bert, self.settings[n]) for n in names}
+        self.top_runners: dict = dict(self.top_layers)
+        self.steps: dict[str, ort_backend.OrtDecoderStep] = {}  # title decoding steps in ONNX Runtime, by model
+        self.runtime, self.runtime_note = "torch", ""
+        self._pool: ThreadPoolExecutor | None = None
+        if ort_backend.wanted():
+            self._use_onnx_runtime()
+        self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
+        # Titles are decoded over each model's title vocabulary plus the input's tokens (core/titles/encoder_decoder.py):
+        # about 7x faster than scoring all 250k rows, and the report measured the change as within a point
+        # (README, "Speed"). CROSSLINGUAL_TITLE_SHORTLIST=0 decodes over the full vocabulary instead.
+        short = os.environ.get("CROSSLINGUAL_TITLE_SHORTLIST", "1") not in ("", "0")
+        self.title_vocab = {n: read_title_vocab(dirs[n]) if short else None for n in names}
+        self.lock = FairLock()
+        if any(self.settings[n].with_titles for n in names):  # after the encoder: a broken folder fails first
+            self.generator = self._load_generator(dirs)
+        # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
+        self.map_projection = load_projections(dirs)
+
+    def _use_onnx_runtime(self) -> None:
+        """Move the encoder layers and the decoding steps to ONNX Runtime (core/ort_backend.py). Any failure
+        leaves the Engine on PyTorch, with the reason in `runtime_note`."""
+        cores = torch.get_num_threads()
+        try:
+            trunk = ort_backend.OrtLayers(self.bert.encoder.layer[: self.trunk.k], threads=cores)
+            tops = {n: ort_backend.OrtLayers(self.top_layers[n], threads=cores) for n in self.names}
+            steps = {n: ort_backend.OrtDecoderStep(h.decoder, threads=1)
+                     for n, h in self.heads.items() if h.decoder is not None and beam.usable(h.decoder)}
+        except Exception as exc:  # noqa: BLE001 - any export/runtime problem: PyTorch still works
+            self.runtime_note = f"ONNX Runtime unavailable ({type(exc).__name__}: {exc}); running in PyTorch."
+            log.warning(self.runtime_note)
+            return
+        self.trunk.runner = trunk
+        self.top_runners.update(tops)
+        self.steps = steps
+        self.runtime = "onnxruntime"
+        if len(steps) > 1:  # the threads that decode the models' titles side by side
+            self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="engine-model")
+
+    def _load_generator(self, dirs: dict[str, Path]):
+        """The pretrained generator with every model's title adapter (core/titles: llama.cpp, or PyTorch where
+        llama.cpp cannot run the base). Folders trained before it existed have none: their main title is then
+        missing with a note saying so."""
+        from .titles import load_generator
+        from .titles.gemma import SETTINGS_FILE
+
+        with_gen = {n: d for n, d in dirs.items() if (d / SETTINGS_FILE).exists()}
+        if not with_gen:
+            self.generator_note = ("No title adapter in these model folders: run `python -m core train "
+                                   "--generator-only` to add them.")
+            return None
+        return load_generator(with_gen)
+
+    def add_title_model(self, name: str, like: str) -> None:
+        """Load one more title adapter into the generator (once): its folder is CROSSLINGUAL_<NAME> or
+        <models>/<name>; its training titles are `like`'s (for the "seen in training" badge)."""
+        if self.generator is None:
+            raise ModelDirError(self.generator_note or "no title generator loaded")
+        with self.lock:
+            if name in self.generator.names:
+                return
+            env = os.environ.get(f"CROSSLINGUAL_{name.upper()}")
+            d = Path(env) if env else self.models_dir / name
+            if not (d / "title_adapter").exists():
+                raise ModelDirError(f"No title adapter in {d}: run `python -m core train --variant NAME --as {name}`.")
+            self.generator.add(name, d)
+            self.seen_titles[name] = self.seen_titles[like]
+
+    @contextlib.contextmanager
+    def pytorch_only(self):
+        """Run in PyTorch inside the block, whatever the runtime: the baseline `python -m bench` and the tests
+        compare ONNX Runtime against. Take it while no request is running (it holds the engine's lock)."""
+        with self.lock:
+            saved = self.trunk.runner, dict(self.top_runners), self.steps, self._pool
+            self.trunk.runner, self.steps, self._pool = None, {}, None
+            self.top_runners.update(self.top_layers)
+        try:
+            yield self
+        finally:
+            with self.lock:
+                self.trunk.runner, self.top_runners, self.steps, self._pool = saved
+
+    # -- pieces -------------------------------------------------------------------------------------
+    def encode(self, texts: list[str]):
+        s = self.settings[self.names[0]]
+        return self.tokenizer([s.prefix + t for t in texts], truncation=True, max_length=s.max_input_tokens,
+                              padding=True, return_tensors="pt")
+
+    @torch.inference_mode()
+    def run(self, texts: list[str], names: tuple[str, ...] | None = None, titles: bool = True,
+            fail: dict[str, Exception] | None = None, vectors: bool = False,
+            languages: list[str] | None = None, generator: bool = True) -> dict[str, list[dict]]:
+        """Ratings and titles for a batch of texts from each model. One trunk pass serves all models. Each row
+        also gets its point on the "Why?" map (`map_xy`) when the map is loaded, and with `vectors=True` the
+        rating head's whole input (`pooled`, for building that map).
+
+        Titles are decoded one review at a time on every path (compare, batch, evaluate), so a review's titles
+        never depend on what else is in its batch: the seed decoder's shortlist is that review's own tokens, and
+        the generator decodes each prompt alone. `title` is the generator's, `encoder_decoder_title` the seed
+        decoder's (an `..._error` key instead when one failed). The generator takes the engine's lock once per
+        review, so a classmate's comparison waits for one title, not for a whole batch. `generator=False` leaves
+        out the generator's titles (the seed decoder's only)."""
+        names = names or self.names
+        fail = fail or {}
+        with self.lock:
+            enc = self.encode(texts)
+            trunk_h = self.trunk(enc.input_ids, enc.attention_mask)
+            tops = {n: self.trunk.top(trunk_h, enc.attention_mask, self.top_runners[n]) for n in names}
+            out = {n: self._rating_rows(n, tops[n], enc.attention_mask, vectors) for n in names}
+            seed = [n for n in names if titles and self.heads[n].decoder is not None]
+            for j in range(len(texts) if seed else 0):
+                L = int(enc.attention_mask[j].sum())
+                jobs = [(n, tops[n][j:j + 1, :L], enc.attention_mask[j:j + 1, :L], enc.input_ids[j:j + 1, :L],
+                         fail.get(n)) for n in seed]
+                # side by side only over the shortlists: full-vocabulary decoding holds a (beams x 250k) score
+                # matrix per review, and two at once can double the peak memory
+                if self._pool is not None and len(jobs) > 1 and all(self.title_vocab[n] is not None for n in seed):
+                    done = list(self._pool.map(lambda job: self._seed_title(*job), jobs))
+                else:
+                    done = [self._seed_title(*job) for job in jobs]
+                for n, (key, value) in zip(seed, done):
+                    out[n][j][key] = value
+        gen = [n for n in names if titles and generator and self.generator is not None and n in self.generator.names]
+        for j, text in enumerate(texts if gen else []):
+            ok = tuple(n for n in gen if n not in fail)
+            for n in gen:
+                if n in fail:
+                    out[n][j]["title_error"] = f"title generation failed: {fail[n]}"
+            lang = (languages[j] if languages else None) or (
+                langid.detect(text).language if self.generator.needs_language(ok) else None)
+            # each model's own rating, for adapters whose prompt holds the stars (the stars shown beside it)
+            stars = {n: stars_of(out[n][j]["star_probs"]) for n in ok if "star_probs" in out[n][j]}
+            try:
+                with self.lock:
+                    got = self.generator.titles(text, ok, lang, stars) if ok else {}
+                for n, t in got.items():
+                    out[n][j]["title"] = t
+            except Exception as exc:  # noqa: BLE001 - the ratings and the seed titles still stand
+                log.exception("title generation failed")
+                for n in ok:
+                    out[n][j]["title_error"] = f"title generation failed: {exc}"
+        return out
+
+    def _rating_rows(self, n: str, top: torch.Tensor, mask: torch.Tensor, vectors: bool) -> list[dict]:
+        pooled = mean_pool(top, mask)
+        probs = torch.softmax(self.heads[n].rating(pooled), -1).tolist()
+        rows = [{"star_probs": p} for p in probs]
+        if n in self.map_projection:  # a 384x2 matmul: microseconds
+            mean, comps = self.map_projection[n]
+            for row, xy in zip(rows, ((pooled - mean) @ comps).tolist()):
+                row["map_xy"] = [round(xy[0], 4), round(xy[1], 4)]
+        if vectors:
+            for row, v in zip(rows, pooled.tolist()):
+                row["pooled"] = v
+        return rows
+
+    @torch.inference_mode()  # a pool thread does not inherit the caller's inference mode
+    def _seed_title(self, n: str, top: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor,
+                    fail: Exception | None) -> tuple[str, str]:
+        """("encoder_decoder_title", text) for one review, or ("encoder_decoder_title_error", why): one model's
+        generation failing must not blank the other column."""
+        try:
+            if fail is not None:
+                raise fail
+            title = generate_titles(self.heads[n].decoder, self.tokenizer, top, mask, self.settings[n], input_ids,
+                                    self.title_vocab[n], self.steps.get(n))[0]
+            return "encoder_decoder_title", title
+        except Exception as exc:  # noqa: BLE001
+            return "encoder_decoder_title_error", f"title generation failed: {exc}"
+
+    def model_output(self, name: str, row: dict, input_lang: str, text: str) -> ModelOutput:
+        """One model's row from `run` as the contract's answer, with the checks on each of its titles."""
+        p = row["star_probs"]
+        o = ModelOutput(stars=stars_of(p), star_probs={str(s): round(float(v), 4) for s, v in zip(STAR_LABELS, p)},
+                        polarity=polarity_from_probs(p), map_xy=row.get("map_xy"))
+        if not self.settings[name].with_titles:  # a rating-only model (the English-only contrast)
+            return o
+        seen = self.seen_titles[name]
+        if "encoder_decoder_title" in row or "encoder_decoder_title_error" in row:
+            o.encoder_decoder = check_title(row.get("encoder_decoder_title"), row.get("encoder_decoder_title_error"),
+                                            input_lang, text, seen)
+        if "title" in row or "title_error" in row:
+            o.generated = check_title(row.get("title"), row.get("title_error"), input_lang, text, seen)
+        elif self.generator is None and o.encoder_decoder is not None:  # titles were asked for
+            o.error = self.generator_note or "This model has no title generator."
+        return o
+
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    """The process-wide engine, created on first use."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            _engine = Engine()
+        return _engine

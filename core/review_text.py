@@ -1,0 +1,19 @@
+"""What a visitor pasted, made safe to read: the one cleaning step before any model sees a text."""
+from __future__ import annotations
+
+MAX_CHARS = 20_000  # far beyond 512 tokens; longer input is cut before tokenising (and the result says so)
+
+
+def prepare_text(text) -> tuple[str, bool, str]:
+    """Clean what a user pasted: decode bytes, drop NULs/lone surrogates, cut absurd lengths."""
+    note = ""
+    if text is None:
+        text = ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    text = str(text)
+    cleaned = text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
+    if cleaned != text:
+        note = "Some characters could not be read and were replaced."
+    truncated = len(cleaned) > MAX_CHARS
+    return cleaned[:MAX_CHARS], truncated, note
