@@ -16,6 +16,7 @@ import pandas as pd
 from . import langid
 from .data import DataError, length_batches, stars_to_polarity
 from .inference import prepare_text
+from .names import MAIN_MODELS
 from .tables import (POLARITY_COLUMNS, STARS_COLUMNS, TableRead, column_list, read_table, reference_columns,
                      reference_values)
 
@@ -153,7 +154,7 @@ def _summary_row(g: pd.DataFrame, label: str, names: tuple[str, ...]) -> dict:
     return rec
 
 
-def summarize(df: pd.DataFrame, names: Iterable[str] = ("en_trained", "de_finetuned")) -> pd.DataFrame:
+def summarize(df: pd.DataFrame, names: Iterable[str] = MAIN_MODELS) -> pd.DataFrame:
     """Per detected language (most frequent first) and for "all": how often the two models
     agree on polarity, how often each title is in the review's language, and, where the file
     has references, star accuracy/MAE, polarity accuracy and title chrF per model.

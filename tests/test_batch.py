@@ -16,9 +16,10 @@ import pytest
 from core import batch as B
 from core import tables as T
 from core.data import DataError
+from core.names import MAIN_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ("en_trained", "de_finetuned")
+NAMES = MAIN_MODELS
 
 REVIEWS = """id,body,stars,review_title
 1,"This blender is fantastic, it crushes ice in seconds and is easy to clean.",5,Great blender
