@@ -87,7 +87,7 @@ def main() -> None:
     if a.quick:
         a.n, a.n_titles, a.repeats = 48, 12, 5
 
-    from core import batch
+    from core import batch, tables
     from core.data import DATA_DIR, load_lab_corpus
     from core.inference import Engine, compare, stars_of
 
@@ -177,7 +177,7 @@ def main() -> None:
     res["seed_title_shortlist_identical_share"] = round(sum(same) / len(same), 3)
     # batch path vs the naive per-review loop, with titles (both generators) and ratings only
     def throughput(texts: list[str], titles: bool) -> float:
-        read = batch.lines_table("\n".join(r.replace("\n", " ") for r in texts))
+        read = tables.lines_table("\n".join(r.replace("\n", " ") for r in texts))
         t = time.perf_counter()
         batch.predict_table(read, engine=engine, titles=titles)
         return len(texts) / (time.perf_counter() - t)
@@ -210,7 +210,7 @@ def main() -> None:
         f.write("\n".join(r.replace("\n", " ") for r in pool[:16]))
     code = ("import sys, time; t = time.perf_counter(); from core.inference import compare, get_engine; "
             "compare('Das Produkt ist super, jederzeit wieder!'); print('cold', time.perf_counter() - t); "
-            "from core import batch; batch.predict_table(batch.lines_table(open(sys.argv[1]).read()), "
+            "from core import batch, tables; batch.predict_table(tables.lines_table(open(sys.argv[1]).read()), "
             "engine=get_engine()); "
             # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec
             "print('rss', [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')][0] / 1024)")

@@ -1,4 +1,4 @@
-"""The Batch and Evidence tabs: layout and wiring only (work happens in core.batch and core.report)."""
+"""The Batch and Evidence tabs: layout and wiring only (work happens in core.tables, core.batch and core.report)."""
 from __future__ import annotations
 
 import html
@@ -39,15 +39,15 @@ def _message(read_or_none, exc: Exception | None = None) -> str:
 
 def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progress=gr.Progress()):
     """CSV file or pasted lines -> (message, summary table, plot, result table, CSV download)."""
-    from core import batch
+    from core import batch, tables
     from core.data import DataError
     from core.report import batch_summary_figure
 
     try:
         if file:
-            read = batch.read_table(Path(file if isinstance(file, str) else file.name), column=column or None)
+            read = tables.read_table(Path(file if isinstance(file, str) else file.name), column=column or None)
         elif pasted and pasted.strip():
-            read = batch.lines_table(pasted)
+            read = tables.lines_table(pasted)
         else:
             raise DataError("Upload a CSV file or paste reviews, one per line.")
         note = ""
@@ -69,13 +69,13 @@ def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progre
 
 
 def score_own(file, progress=gr.Progress()):
-    from core import batch
+    from core import batch, tables
     from core.data import DataError
 
     try:
         if not file:
             raise DataError("Upload a labelled CSV: a text column plus stars or polarity (optional: title, language).")
-        read = batch.read_table(Path(file if isinstance(file, str) else file.name))
+        read = tables.read_table(Path(file if isinstance(file, str) else file.name))
         res = batch.score_labelled(read, progress=lambda d, t: progress(d / max(t, 1)))
         import pandas as pd
 

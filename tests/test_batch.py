@@ -14,10 +14,12 @@ import pandas as pd
 import pytest
 
 from core import batch as B
+from core import tables as T
 from core.data import DataError
+from core.names import MAIN_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-NAMES = ("en_trained", "de_finetuned")
+NAMES = MAIN_MODELS
 
 REVIEWS = """id,body,stars,review_title
 1,"This blender is fantastic, it crushes ice in seconds and is easy to clean.",5,Great blender
@@ -48,7 +50,7 @@ def batch_engine(models_dir):
 
 @pytest.fixture(scope="session")
 def predicted(batch_engine):
-    read = B.read_table(REVIEWS.encode("utf-8"))
+    read = T.read_table(REVIEWS.encode("utf-8"))
     calls: list[tuple[int, int]] = []
     df = B.predict_table(read, engine=batch_engine, batch_size=3, progress=lambda d, t: calls.append((d, t)))
     return read, df, calls
@@ -58,7 +60,7 @@ def predicted(batch_engine):
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "latin-1"])
 def test_reads_common_encodings(encoding):
     data = "id,text\n1,Schöne Größe\n2,Très bien\n".encode(encoding)
-    r = B.read_table(data)
+    r = T.read_table(data)
     assert r.column == "text"
     assert r.df["text"].tolist() == ["Schöne Größe", "Très bien"]
     assert list(r.df.columns) == ["id", "text"]  # no BOM left on the first header
@@ -68,16 +70,16 @@ def test_reads_common_encodings(encoding):
 def test_semicolon_delimiter_with_commas_in_text(tmp_path):
     p = tmp_path / "de.csv"
     p.write_bytes("id;review;stars\n1;Gut, aber teuer;4\n2;Schlecht, sehr schlecht;1\n".encode("cp1252"))
-    r = B.read_table(p)
+    r = T.read_table(p)
     assert r.column == "review" and r.df["review"].tolist() == ["Gut, aber teuer", "Schlecht, sehr schlecht"]
     assert r.refs == {"stars": "stars"}
 
 
 def test_quotes_and_newlines_inside_cells_and_tab_file():
-    r = B.read_table(b'id,body\n1,"two\nlines, and ""quotes"""\n2,plain\n')
+    r = T.read_table(b'id,body\n1,"two\nlines, and ""quotes"""\n2,plain\n')
     assert r.df["body"].tolist() == ['two\nlines, and "quotes"', "plain"]
     assert r.df.index.tolist() == [0, 1]
-    t = B.read_table(b"id\tBody\n1\tok fine\n")
+    t = T.read_table(b"id\tBody\n1\tok fine\n")
     assert t.column == "Body" and t.df["Body"].tolist() == ["ok fine"]
 
 
@@ -100,63 +102,63 @@ def test_unusable_files_give_clear_errors(data, words):
             z.writestr("sheet.csv", "id,text\n1,hello\n")
         data = buf.getvalue()
     with pytest.raises(DataError, match=words):
-        B.read_table(data)
+        T.read_table(data)
 
 
 def test_error_messages_name_the_columns_and_guesses():
     with pytest.raises(DataError) as e:
-        B.read_table(b"a,b\n1,2\n")
+        T.read_table(b"a,b\n1,2\n")
     assert "'a', 'b'" in str(e.value) and "review_body" in str(e.value)
     with pytest.raises(DataError, match="no column 'comment'.*'id', 'body'"):
-        B.read_table(b"id,body\n1,hello\n", column="comment")
-    assert B.read_table(b"id,body\n1,hello\n", column="BODY").column == "body"
+        T.read_table(b"id,body\n1,hello\n", column="comment")
+    assert T.read_table(b"id,body\n1,hello\n", column="BODY").column == "body"
 
 
 def test_size_is_checked_before_reading(tmp_path, monkeypatch):
     p = tmp_path / "big.csv"
     p.write_bytes(b"text\n" + b"a review\n" * 100)
-    monkeypatch.setattr(B, "MAX_BYTES", 200)
+    monkeypatch.setattr(T, "MAX_BYTES", 200)
     with pytest.raises(DataError, match="limit"):
-        B.read_table(p)
+        T.read_table(p)
     with pytest.raises(DataError, match="not found"):
-        B.read_table(tmp_path / "missing.csv")
+        T.read_table(tmp_path / "missing.csv")
 
 
 def test_100000_columns_fail_fast():
     data = (",".join(f"c{i}" for i in range(100_000)) + "\n" + ",".join("x" * 5 for _ in range(100_000))).encode()
     t0 = time.perf_counter()
     with pytest.raises(DataError, match="columns"):
-        B.read_table(data)
+        T.read_table(data)
     assert time.perf_counter() - t0 < 5
 
 
 def test_empty_rows_are_skipped_with_reasons_and_rows_capped(monkeypatch):
-    r = B.read_table(b"id,text,rating\n1,good,5\n2,,4\n\n3,  ,2\n4,NaN,1\n5,fine,9\n6,ok,\n")
+    r = T.read_table(b"id,text,rating\n1,good,5\n2,,4\n\n3,  ,2\n4,NaN,1\n5,fine,9\n6,ok,\n")
     assert r.df.index.tolist() == [0, 5, 6]
     assert [s["row"] for s in r.skipped] == [1, 2, 3, 4]
     assert all(s["reason"] for s in r.skipped) and r.skipped[1]["reason"] == "blank line"
     assert any("not whole numbers 1-5" in n for n in r.notes)
-    monkeypatch.setattr(B, "MAX_ROWS", 2)
-    capped = B.read_table(b"text\na\nb\nc\nd\n")
+    monkeypatch.setattr(T, "MAX_ROWS", 2)
+    capped = T.read_table(b"text\na\nb\nc\nd\n")
     assert capped.df["text"].tolist() == ["a", "b"]
     assert any("2 rows were not processed" in n for n in capped.notes)
 
 
 def test_column_guess_and_pasted_lines():
-    r = B.read_table(b"id,Comment,Score\n1,I really like this one a lot,5\n2,meh,2\n")
+    r = T.read_table(b"id,Comment,Score\n1,I really like this one a lot,5\n2,meh,2\n")
     assert r.column == "Comment" and r.refs == {}
-    lines = B.lines_table("First review\n\n  second one  \n")
+    lines = T.lines_table("First review\n\n  second one  \n")
     assert lines.column == "text" and lines.df["text"].tolist() == ["First review", "second one"]
     with pytest.raises(DataError):
-        B.lines_table("  \n\n")
+        T.lines_table("  \n\n")
 
 
 def test_reference_values():
-    assert [B.parse_stars(v) for v in ("4", "4.0", "4.5", "0", "6", "", "good")] == [4, 4, None, None, None, None,
+    assert [T.parse_stars(v) for v in ("4", "4.0", "4.5", "0", "6", "", "good")] == [4, 4, None, None, None, None,
                                                                                       None]
-    assert [B.parse_polarity(v) for v in ("Positive", "neg", "1", "-1", "0")] == [
+    assert [T.parse_polarity(v) for v in ("Positive", "neg", "1", "-1", "0")] == [
         "positive", "negative", "positive", "negative", "negative"]
-    assert B.parse_polarity("0", zero_is_negative=False) is None  # in a -1/0/1 column 0 is neutral
+    assert T.parse_polarity("0", zero_is_negative=False) is None  # in a -1/0/1 column 0 is neutral
 
 
 # ----------------------------------------------------------------------------- models
@@ -193,8 +195,8 @@ def test_summarize_has_a_row_per_language_and_all(predicted):
 
 def test_score_labelled_needs_labels(batch_engine):
     with pytest.raises(DataError, match="stars column"):
-        B.score_labelled(B.lines_table("Great\nBad"), engine=batch_engine)
-    res = B.score_labelled(B.read_table(b"text,label\nI love it so much,positive\nAwful and broken,negative\n"),
+        B.score_labelled(T.lines_table("Great\nBad"), engine=batch_engine)
+    res = B.score_labelled(T.read_table(b"text,label\nI love it so much,positive\nAwful and broken,negative\n"),
                            engine=batch_engine)
     assert res["n"] == 2 and res["skipped"] == [] and res["summary"][-1]["language"] == "all"
     assert all(0 <= res["summary"][-1][f"{m}_polarity_accuracy"] <= 1 for m in NAMES)
@@ -233,7 +235,7 @@ def test_ratings_only_skips_both_titles_and_keeps_the_same_stars(batch_engine, p
 
 
 def test_with_titles_the_page_takes_only_the_rows_that_finish_in_about_ten_minutes():
-    read = B.lines_table("\n".join(f"Review number {i}, quite good." for i in range(12)))
+    read = T.lines_table("\n".join(f"Review number {i}, quite good." for i in range(12)))
     cut, note = B.limit_titled_rows(read, limit=5)
     assert len(cut.df) == 5 and cut.df.index.tolist() == [0, 1, 2, 3, 4]
     assert "first 5 of 12" in note and "python -m core predict --csv" in note and "ratings only" in note

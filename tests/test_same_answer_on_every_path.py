@@ -6,6 +6,7 @@ import sys
 import pandas as pd
 
 from conftest import ROOT
+from core.names import MAIN_MODELS
 
 REVIEWS = [
     "Der Schuh ist bequem, aber leider viel zu klein ausgefallen. Mittelmäßige Passform.",
@@ -22,15 +23,15 @@ def answers_of(row: dict, m: str) -> tuple:
 
 
 def test_compare_batch_and_cli_agree_for_both_generators(engine, tmp_path):
-    from core import batch, compare
+    from core import batch, compare, tables
 
     single = {}
     for text in REVIEWS:
         d = compare(text, engine=engine).to_dict()["models"]
         single[text] = {m: (o["stars"], o["title"], o["encoder_decoder"]["title"]) for m, o in d.items()}
-    table = batch.predict_table(batch.lines_table("\n".join(REVIEWS)), engine=engine, batch_size=16)
+    table = batch.predict_table(tables.lines_table("\n".join(REVIEWS)), engine=engine, batch_size=16)
     for row in table.to_dict("records"):
-        for m in ("en_trained", "de_finetuned"):
+        for m in MAIN_MODELS:
             assert answers_of(row, m) == single[row["text"]][m], (row["text"], m)
     src = tmp_path / "in.csv"
     pd.DataFrame({"body": REVIEWS}).to_csv(src, index=False)
@@ -40,16 +41,16 @@ def test_compare_batch_and_cli_agree_for_both_generators(engine, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     cli = pd.read_csv(out, keep_default_na=False)
     for row in cli.to_dict("records"):
-        for m in ("en_trained", "de_finetuned"):
+        for m in MAIN_MODELS:
             assert answers_of(row, m) == single[row["text"]][m], (row["text"], m)
 
 
 def test_a_reviews_titles_do_not_depend_on_its_batch_neighbours(engine):
-    from core import batch
+    from core import batch, tables
 
-    alone = batch.predict_table(batch.lines_table(REVIEWS[0]), engine=engine)
-    crowd = batch.predict_table(batch.lines_table("\n".join(REVIEWS[::-1])), engine=engine)
+    alone = batch.predict_table(tables.lines_table(REVIEWS[0]), engine=engine)
+    crowd = batch.predict_table(tables.lines_table("\n".join(REVIEWS[::-1])), engine=engine)
     got = crowd[crowd["text"] == REVIEWS[0]].iloc[0]
-    for m in ("en_trained", "de_finetuned"):
+    for m in MAIN_MODELS:
         assert got[f"{m}_title"] == alone.iloc[0][f"{m}_title"]
         assert got[f"{m}_encoder_decoder_title"] == alone.iloc[0][f"{m}_encoder_decoder_title"]
