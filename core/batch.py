@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import langid
 from .data import DataError, length_batches, stars_to_polarity
-from .inference import prepare_text
+from .review_text import prepare_text
 from .names import MAIN_MODELS
 from .tables import (POLARITY_COLUMNS, STARS_COLUMNS, TableRead, column_list, read_table, reference_columns,
                      reference_values)
@@ -63,7 +63,7 @@ def predict_table(read: TableRead, engine=None, batch_size: int = 16,
     from .models import words
 
     if engine is None:
-        from .inference import get_engine
+        from .engine import get_engine
 
         engine = get_engine()
     names = tuple(engine.names)
@@ -83,11 +83,12 @@ def predict_table(read: TableRead, engine=None, batch_size: int = 16,
                 o = engine.model_output(m, out[m][j], lang, texts[i])
                 rec[f"{m}_stars"] = o.stars
                 rec[f"{m}_polarity"] = o.polarity
-                rec[f"{m}_title"] = o.title
-                rec[f"{m}_title_language"] = o.title_language
-                rec[f"{m}_accidental_translation"] = o.title_badge == "accidental_translation"
-                rec[f"{m}_copied"] = bool(words(o.title)) and o.title_copied_share >= 1.0
-                rec[f"{m}_seen_in_training"] = bool(o.title_seen_in_training)
+                t = o.generated
+                rec[f"{m}_title"] = t.title
+                rec[f"{m}_title_language"] = t.title_language
+                rec[f"{m}_accidental_translation"] = t.title_badge == "accidental_translation"
+                rec[f"{m}_copied"] = bool(words(t.title)) and t.title_copied_share >= 1.0
+                rec[f"{m}_seen_in_training"] = bool(t.title_seen_in_training)
                 seed = o.encoder_decoder
                 rec[f"{m}_encoder_decoder_title"] = seed.title if seed else ""
                 rec[f"{m}_encoder_decoder_title_language"] = seed.title_language if seed else ""
@@ -214,7 +215,7 @@ def predict_csv_cli(csv_path: str, column: str | None, out: str | None) -> int:
         if dest.resolve() == src.resolve():
             raise DataError(f"{dest}: the output would overwrite the input; choose another --out")
         read = read_table(src, column)
-        from .inference import get_engine
+        from .engine import get_engine
 
         engine = get_engine()
         with tqdm(total=len(read.df), unit="review", desc="predict", file=sys.stderr) as bar:

@@ -21,7 +21,7 @@ from typing import Iterable
 import pandas as pd
 
 from .data import DataError
-from .inference import MAX_CHARS
+from .review_text import MAX_CHARS
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 20000
