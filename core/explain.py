@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from . import data as D
+from . import languages as L
 
 ROOT = Path(__file__).resolve().parent.parent
 MAP_PATH = ROOT / "assets" / "explain" / "embedding_map.json"
 MAP_MODELS = ("en_trained", "de_finetuned")
 CONTRAST_MODEL = "minilm_en_trained"  # the same English recipe on the English-only base
 K = 5
-LANGUAGES = {"en": "English", "de": "German"}
+LANGUAGES = {lang.code: lang.name for lang in L.map_languages()}
 YOUR_REVIEW = "your review"
 GROUPS = [f"{LANGUAGES[lang]} · {pol}" for lang in LANGUAGES for pol in ("positive", "negative")] + [YOUR_REVIEW]
 COLORS = dict(zip(GROUPS, ["#1f4e9e", "#8fb8e8", "#c2500a", "#f5b27a", "#c000c0"]))

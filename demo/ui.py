@@ -8,7 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from core.explain import COLORS, GROUPS, YOUR_REVIEW, load_map, map_frame
-from core.langid import LANGUAGE_NAMES, language_name
+from core.langid import language_name
+from core.languages import LANGUAGES
 
 from .tabs import batch_tab, evidence_tab
 
@@ -17,7 +18,7 @@ EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text
 COLUMNS = (("en_trained", "Trained on English only"), ("de_finetuned", "Then fine-tuned on German"))
 ENGLISH_ONLY = "minilm_en_trained"  # an optional column: the same English recipe on an English-only base
 ZERO_SHOT = "en_zero_shot"  # an optional column: English titles only + the remedy chosen on German dev
-LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{v} ({k})", k) for k, v in LANGUAGE_NAMES.items() if k != "unknown"]
+LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{lang.name} ({lang.code})", lang.code) for lang in LANGUAGES]
 
 EXPLANATION = """
 **Zero-shot cross-lingual transfer.** Both models share one multilingual encoder (multilingual-e5-small, an
