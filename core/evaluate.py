@@ -34,7 +34,7 @@ def test_slices(reviews: list[D.Review], tiny: bool = False) -> dict[str, list[D
     pairs."""
     test = [r for r in reviews if r.split == "test"]
     s = {lang.code: [r for r in test if r.language == lang.code and r.source != L.PARALLEL]
-         for lang in L.test_languages()}
+         for lang in L.sliced_languages()}
     for src in sorted({r.source for r in test if r.source != L.PARALLEL}):
         s[L.source_slice(src)] = [r for r in test if r.source == src]
     for lang in L.parallel_languages():

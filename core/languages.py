@@ -90,7 +90,8 @@ def trained_on(stage: int | None = None) -> list[str]:
     return [lang.code for lang in training_languages() if stage is None or lang.stage <= stage]
 
 
-def test_languages() -> list[Language]:
+def sliced_languages() -> list[Language]:
+    """The languages whose test split is a report slice (not named test_*: pytest would collect it)."""
     return [lang for lang in LANGUAGES if lang.test_split]
 
 
@@ -125,7 +126,7 @@ def slice_language(name: str) -> str:
 def slice_labels() -> dict[str, str]:
     """How the report names each slice, each test language's slices together, then the parallel sides."""
     out: dict[str, str] = {}
-    for lang in test_languages():
+    for lang in sliced_languages():
         out[lang.code] = f"{lang.name} test (all)"
         out.update({f"{lang.code}:{src}": f"{lang.name}: {label}" for src, label in lang.sources})
     out.update({parallel_slice(lang.code): f"Parallel pairs, {lang.name} side" for lang in parallel_languages()})

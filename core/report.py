@@ -211,7 +211,7 @@ def plots(report: dict, out: Path) -> list[str]:
     plt.close(fig)
     files.append("polarity_accuracy.png")
     # 2. title language shares, one row of panels per generator
-    tslices = [s for s in [*(lang.code for lang in L.test_languages()),
+    tslices = [s for s in [*(lang.code for lang in L.sliced_languages()),
                            *(L.parallel_slice(lang.code) for lang in L.parallel_languages())]
                if s in report["models"][models[0]]]
     gens = [g for g in ("titles", "encoder_decoder_titles") if any(g in report["models"][models[0]].get(s, {})
