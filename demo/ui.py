@@ -8,7 +8,8 @@ from pathlib import Path
 import gradio as gr
 
 from core.explain import COLORS, GROUPS, YOUR_REVIEW, load_map, map_frame
-from core.langid import LANGUAGE_NAMES, language_name
+from core.langid import language_name
+from core.languages import LANGUAGES
 from core.names import DE_FINETUNED, EN_TRAINED, ENGLISH_ONLY, LABELS, MAIN_MODELS, ZERO_SHOT
 
 from .tabs import batch_tab, evidence_tab
@@ -16,7 +17,7 @@ from .tabs import batch_tab, evidence_tab
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text(encoding="utf-8"))
 COLUMNS = tuple((name, LABELS[name][0].upper() + LABELS[name][1:]) for name in MAIN_MODELS)
-LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{v} ({k})", k) for k, v in LANGUAGE_NAMES.items() if k != "unknown"]
+LANG_CHOICES = [("auto (detect)", "auto")] + [(f"{lang.name} ({lang.code})", lang.code) for lang in LANGUAGES]
 
 EXPLANATION = """
 **Zero-shot cross-lingual transfer.** Both models share one multilingual encoder (multilingual-e5-small, an
