@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import langid
+from . import langid, languages
 from .engine import Engine, get_engine
 from .models import stars_of
 from .names import EN_TRAINED, ENGLISH_ONLY, ZERO_SHOT
@@ -94,7 +94,7 @@ def compare(text: str, language: str | None = None, engine: Engine | None = None
         result.truncated = True
         result.message = (f"The review is long ({n_tokens:,} tokens): the models read only its first "
                           f"{s.max_input_tokens} tokens.").strip()
-    if lang != "unknown" and lang not in ("en", "de") and source == "detected":
+    if lang != "unknown" and lang not in languages.trained_on() and source == "detected":
         result.language_note = (result.language_note + " " if result.language_note else "") + (
             f"{langid.language_name(lang)} is zero-shot for both models: neither was trained on it.")
     rows = engine.run([text], languages=[lang])

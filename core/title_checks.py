@@ -5,14 +5,14 @@ call these, so a title counted as copied in the report is the one the page marks
 """
 from __future__ import annotations
 
-from . import langid
+from . import langid, languages
 from .models import title_hash, words
 from .results import TitleOutput
 
 
 def title_candidates(input_lang: str) -> tuple[str, ...]:
     """Languages a generated title can plausibly be in: the input's and the training languages."""
-    return (input_lang, "en", "de")
+    return (input_lang, *languages.trained_on())
 
 
 def title_badge(title: str, title_lang: str, input_lang: str, input_text: str, seen: bool) -> tuple[str, float]:
