@@ -66,7 +66,7 @@ def test_one_models_generation_failure_leaves_the_other_column(engine):
     rows = engine.run([GERMAN], fail={"en_trained": RuntimeError("boom")})
     assert "title_error" in rows["en_trained"][0] and "title" in rows["de_finetuned"][0]
     out = engine.model_output("en_trained", rows["en_trained"][0], "de", GERMAN)
-    assert out.error and out.stars in range(1, 6)
+    assert out.generated.error and out.to_dict()["error"] == out.generated.error and out.stars in range(1, 6)
 
 
 def test_a_script_neither_model_knows_still_gets_ratings_and_a_note(engine):
