@@ -8,6 +8,27 @@ import sys
 from pathlib import Path
 
 
+def override(cfg, item: str) -> None:
+    """`key=value` (`generator.key=value` for the generator's settings), the value parsed as the field's type."""
+    key, _, value = item.partition("=")
+    target = cfg
+    *path, leaf = key.strip().split(".")
+    for part in path:
+        target = getattr(target, part)
+    if not hasattr(target, leaf):
+        raise SystemExit(f"--set {item}: no setting {key!r} (see TrainConfig in core/train.py)")
+    old = getattr(target, leaf)
+    if isinstance(old, bool):
+        new = value.lower() in ("1", "true", "yes")
+    elif isinstance(old, (int, float, str)):
+        new = type(old)(value)
+    elif isinstance(old, tuple):
+        new = tuple(v for v in value.split(",") if v)
+    else:
+        raise SystemExit(f"--set {item}: {key!r} cannot be set from the command line")
+    setattr(target, leaf, new)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core", description="Cross-lingual Review Lab")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -80,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.generator_base:
             cfg.generator.base = a.generator_base
         if a.variant:
-            from .train import VARIANTS, override
+            from .train import VARIANTS
             if a.variant not in VARIANTS:
                 p.error(f"--variant must be one of {', '.join(VARIANTS)}")
             for k, v in VARIANTS[a.variant].items():
@@ -90,7 +111,6 @@ def main(argv: list[str] | None = None) -> int:
             if not a.out:
                 cfg.out_dir = str(Path(cfg.out_dir) / ("" if a.as_name else "variants"))
         for item in a.set:
-            from .train import override
             override(cfg, item)
         if a.base:
             cfg.base = a.base

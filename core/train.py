@@ -94,27 +94,6 @@ VARIANTS: dict[str, dict[str, str]] = {
 }
 
 
-def override(cfg: TrainConfig, item: str) -> None:
-    """`key=value` (`generator.key=value` for the generator's settings), the value parsed as the field's type."""
-    key, _, value = item.partition("=")
-    target = cfg
-    *path, leaf = key.strip().split(".")
-    for part in path:
-        target = getattr(target, part)
-    if not hasattr(target, leaf):
-        raise SystemExit(f"--set {item}: no setting {key!r} (see TrainConfig in core/train.py)")
-    old = getattr(target, leaf)
-    if isinstance(old, bool):
-        new = value.lower() in ("1", "true", "yes")
-    elif isinstance(old, (int, float, str)):
-        new = type(old)(value)
-    elif isinstance(old, tuple):
-        new = tuple(v for v in value.split(",") if v)
-    else:
-        raise SystemExit(f"--set {item}: {key!r} cannot be set from the command line")
-    setattr(target, leaf, new)
-
-
 def stage_data(reviews: list[D.Review], language: str, split: str) -> list[D.Review]:
     """Training/dev examples of one language; the parallel pairs are test-only and never used here."""
     return [r for r in reviews if r.language == language and r.split == split and r.source != "parallel"
