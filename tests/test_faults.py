@@ -4,6 +4,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, SHIPPED
 
 
@@ -26,21 +28,16 @@ def copy_of_shipped_models(tmp_path):
     return tmp_path
 
 
-def test_corrupt_heads_file_says_how_to_fix_it(tmp_path):
+@pytest.mark.parametrize("broken, said", [
+    ("de_finetuned/heads-00001-of-00002.safetensors", ("heads.safetensors", "corrupt")),
+    ("en_trained/title_adapter/adapter_model.safetensors", ("title adapter", "python -m core train")),
+], ids=["heads", "title_adapter"])
+def test_a_corrupt_model_file_says_how_to_fix_it(tmp_path, broken, said):
     models = copy_of_shipped_models(tmp_path)
-    (models / "de_finetuned" / "heads-00001-of-00002.safetensors").write_bytes(b"not a safetensors file")
+    (models / broken).write_bytes(b"not a safetensors file")
     r = start("--models", str(models))
     assert r.returncode == 2
-    assert "heads.safetensors" in r.stderr and "corrupt" in r.stderr
-    assert "Traceback" not in r.stderr
-
-
-def test_corrupt_title_adapter_says_how_to_fix_it(tmp_path):
-    models = copy_of_shipped_models(tmp_path)
-    (models / "en_trained" / "title_adapter" / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
-    r = start("--models", str(models))
-    assert r.returncode == 2
-    assert "title adapter" in r.stderr and "python -m core train" in r.stderr
+    assert all(words in r.stderr for words in said)
     assert "Traceback" not in r.stderr
 
 
