@@ -24,7 +24,7 @@ from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Tru
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes, stars_of)
 from .names import MAIN_MODELS
 from .results import ModelOutput
-from .settings import DEFAULT_MODELS
+from .settings import current
 from .title_checks import check_title
 from .titles import beam
 from .titles.encoder_decoder import generate_titles, read_title_vocab
@@ -42,11 +42,11 @@ class Engine:
 
         from .base import load_base
 
-        self.models_dir = Path(models_dir or os.environ.get("CROSSLINGUAL_MODELS") or DEFAULT_MODELS)
+        cfg = current()
+        self.models_dir = Path(models_dir or cfg.models)
         dirs = {}
         for n in names:
-            env = os.environ.get(f"CROSSLINGUAL_{n.upper()}")
-            dirs[n] = Path(env) if env else self.models_dir / n
+            dirs[n] = cfg.model_dir(n, self.models_dir)
             if not dirs[n].exists():
                 raise ModelDirError(f"Model folder {dirs[n]} not found. Run `python -m core train`, or set "
                                     f"CROSSLINGUAL_MODELS (or CROSSLINGUAL_{n.upper()}) to a trained model folder.")
@@ -55,7 +55,7 @@ class Engine:
         self.settings: dict[str, ModelSettings] = {n: read_settings(d) for n, d in dirs.items()}
         self.generator, self.generator_note = None, ""
         s0 = self.settings[names[0]]
-        self.tokenizer, bert = load_base((base_from_env and os.environ.get("CROSSLINGUAL_BASE")) or s0.base)
+        self.tokenizer, bert = load_base((base_from_env and cfg.base) or s0.base)
         peft_model = None
         try:
             for n in names:
@@ -81,7 +81,7 @@ class Engine:
         # Titles are decoded over each model's title vocabulary plus the input's tokens (core/titles/encoder_decoder.py):
         # about 7x faster than scoring all 250k rows, and the report measured the change as within a point
         # (README, "Speed"). CROSSLINGUAL_TITLE_SHORTLIST=0 decodes over the full vocabulary instead.
-        short = os.environ.get("CROSSLINGUAL_TITLE_SHORTLIST", "1") not in ("", "0")
+        short = cfg.title_shortlist
         self.title_vocab = {n: read_title_vocab(dirs[n]) if short else None for n in names}
         self.lock = FairLock()
         if any(self.settings[n].with_titles for n in names):  # after the encoder: a broken folder fails first
@@ -131,8 +131,7 @@ class Engine:
         with self.lock:
             if name in self.generator.names:
                 return
-            env = os.environ.get(f"CROSSLINGUAL_{name.upper()}")
-            d = Path(env) if env else self.models_dir / name
+            d = current().model_dir(name, self.models_dir)
             if not (d / "title_adapter").exists():
                 raise ModelDirError(f"No title adapter in {d}: run `python -m core train --variant NAME --as {name}`.")
             self.generator.add(name, d)

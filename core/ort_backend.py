@@ -32,12 +32,14 @@ from torch import nn
 from transformers import DynamicCache, EncoderDecoderCache
 from transformers.cache_utils import DynamicLayer
 
+from .settings import current
+
 GRAPH_VERSION = 5  # bump when the exported graphs change, so cached ones are rebuilt
 
 
 def wanted() -> bool:
     """ONNX Runtime unless CROSSLINGUAL_RUNTIME=torch; False too when the package is missing."""
-    if os.environ.get("CROSSLINGUAL_RUNTIME", "onnx").strip().lower() == "torch":
+    if current().runtime == "torch":
         return False
     try:
         import onnxruntime  # noqa: F401

