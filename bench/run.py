@@ -89,7 +89,9 @@ def main() -> None:
 
     from core import batch, tables
     from core.data import DATA_DIR, load_lab_corpus
-    from core.inference import Engine, compare, stars_of
+    from core.engine import Engine
+    from core.inference import compare
+    from core.models import stars_of
 
     t0 = time.perf_counter()
     engine = Engine()
@@ -208,7 +210,7 @@ def main() -> None:
 
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("\n".join(r.replace("\n", " ") for r in pool[:16]))
-    code = ("import sys, time; t = time.perf_counter(); from core.inference import compare, get_engine; "
+    code = ("import sys, time; t = time.perf_counter(); from core.inference import compare; from core.engine import get_engine; "
             "compare('Das Produkt ist super, jederzeit wieder!'); print('cold', time.perf_counter() - t); "
             "from core import batch, tables; batch.predict_table(tables.lines_table(open(sys.argv[1]).read()), "
             "engine=get_engine()); "

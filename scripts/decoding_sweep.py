@@ -30,7 +30,7 @@ def main() -> None:
     from dev_title_checks import engine_checks
 
     from core.evaluate import MODEL_NAMES
-    from core.inference import Engine
+    from core.engine import Engine
     from core.titles.gemma import GeneratorSettings
 
     names = sys.argv[1:] or list(SETTINGS)

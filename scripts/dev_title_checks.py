@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 
 def checks(models_dir: Path) -> dict:
     from core.evaluate import MODEL_NAMES
-    from core.inference import Engine
+    from core.engine import Engine
 
     return engine_checks(Engine(models_dir, names=MODEL_NAMES))
 

@@ -43,7 +43,7 @@ def models_dir(request) -> Path:
 
 @pytest.fixture(scope="session")
 def batch_engine(models_dir):
-    from core.inference import Engine
+    from core.engine import Engine
 
     return Engine(models_dir)
 

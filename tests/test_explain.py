@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from core import compare
-from core.explain import (MAP_MODELS, MAP_PATH, load_map, load_projections, map_frame, map_reviews,
-                          neighbour_agreement, nearest, pooled_vectors)
+from core.explain import MAP_MODELS, map_frame, map_reviews, neighbour_agreement, nearest, pooled_vectors
+from core.map_projection import MAP_PATH, load_map, load_projections
 from core.names import ENGLISH_ONLY as ENGLISH_ONLY_MODEL
 
 ROOT = MAP_PATH.parent.parent.parent

@@ -265,7 +265,7 @@ def test_the_app_runs_titles_on_llama_cpp_unless_told_otherwise(monkeypatch):
 def test_a_rating_prompt_holds_the_stars_the_page_shows():
     """With `rating_prompt`, the title is asked for given the stars: the gold label in training, the model's own
     rating (the most probable star) in the app."""
-    from core.inference import stars_of
+    from core.models import stars_of
     from core.titles import gemma as G
     from core.titles.gemma_base import load_generator_base
 
