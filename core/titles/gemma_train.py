@@ -193,7 +193,7 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
 
     from .. import langid
     from .. import metrics as M
-    from ..inference import title_candidates
+    from ..title_checks import title_candidates
     from .gemma import Head, beam_titles, greedy_titles, int8_wanted, quantized, stop_ids
 
     was = peft_model.training
