@@ -11,7 +11,7 @@
 
 Both answer the same question for one review at a time: ``titles(...) -> {model: title}`` for the
 generator, ``generate_titles(...)`` for the seed decoder, which reads the encoder states the Engine
-already computed. ``core.inference.Engine`` runs both, and every path (compare, batch, evaluate, the
+already computed. ``core.engine.Engine`` runs both, and every path (compare, batch, evaluate, the
 CLI, the API) goes through it.
 """
 from __future__ import annotations
