@@ -48,7 +48,6 @@ def naive_one(engine, text: str, plain=None) -> None:
     encoder, the head, and the seed decoder's generation, one review at a time (same models, same settings);
     with `plain` (core.titles.gemma.PlainGenerate) the generator's titles by plain `generate` too."""
     from core.models import mean_pool
-    from core.titles.encoder_decoder import generate_titles
 
     enc = engine.encode([text])
     stars = {}
@@ -58,8 +57,7 @@ def naive_one(engine, text: str, plain=None) -> None:
         probs = torch.softmax(engine.heads[n].rating(mean_pool(h, enc.attention_mask)), -1)
         stars[n] = int(probs.argmax()) + 1
         if plain is not None:
-            generate_titles(engine.heads[n].decoder, engine.tokenizer, h, enc.attention_mask, engine.settings[n],
-                            enc.input_ids, engine.title_vocab[n])
+            engine.seed.title(n, h, enc.attention_mask, enc.input_ids)
     if plain is not None:
         plain.titles(text, stars=stars)
 
@@ -164,15 +162,13 @@ def main() -> None:
         del other
     # the seed decoder's title shortlist (core/titles/encoder_decoder.py, on by default) against full-vocabulary
     # decoding: speed at 128 tokens and how often its titles are identical
-    short_vocab = dict(engine.title_vocab)
-    engine.title_vocab = {n: None for n in engine.names}
-    res["single_p50_ms_128_seed_full_vocab"] = round(statistics.median(compare_ms(text)), 1)
-
     def seed_titles() -> list[str | None]:
         return [row.get("encoder_decoder_title") for i in range(0, len(sample), 8)
                 for rows in engine.run(sample[i:i + 8], generator=False).values() for row in rows]
-    full = seed_titles()
-    engine.title_vocab = short_vocab
+
+    with engine.seed.full_vocabulary():
+        res["single_p50_ms_128_seed_full_vocab"] = round(statistics.median(compare_ms(text)), 1)
+        full = seed_titles()
     same = [s == f for s, f in zip(seed_titles(), full)]
     res["seed_title_shortlist_identical_share"] = round(sum(same) / len(same), 3)
     # batch path vs the naive per-review loop, with titles (both generators) and ratings only
