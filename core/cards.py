@@ -131,7 +131,7 @@ def decoding_lines(model_dir: Path) -> list[str]:
     tried = model_dir.parent / "decoding_sweep.json"
     if not tried.exists():
         return []
-    from .titles.gemma import SETTINGS_FILE, GeneratorSettings
+    from .titles.generator import SETTINGS_FILE, GeneratorSettings
 
     shipped = GeneratorSettings.from_json(json.loads((model_dir / SETTINGS_FILE).read_text())).decoding()
     lines = ["", "### Decoding tried (shipped engine, dev sets; `python scripts/decoding_sweep.py`)", "",

@@ -21,6 +21,7 @@ from . import langid, ort_backend
 from .explain import load_projections
 from .settings import current
 from .titles.encoder_decoder import SeedTitles
+from .titles.generator import ADAPTER_DIR, SETTINGS_FILE, TitleGenerator
 from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes,
                      title_hash, words)
@@ -215,7 +216,6 @@ class Engine:
         llama.cpp cannot run the base). Folders trained before it existed have none: their main title is then
         missing with a note saying so."""
         from .titles import load_generator
-        from .titles.gemma import SETTINGS_FILE
 
         with_gen = {n: d for n, d in dirs.items() if (d / SETTINGS_FILE).exists()}
         if not with_gen:
@@ -232,9 +232,8 @@ class Engine:
         with self.lock:
             if name in self.generator.names:
                 return
-            env = os.environ.get(f"CROSSLINGUAL_{name.upper()}")
-            d = Path(env) if env else self.models_dir / name
-            if not (d / "title_adapter").exists():
+            d = current().model_dir(name, self.models_dir)
+            if not (d / ADAPTER_DIR).exists():
                 raise ModelDirError(f"No title adapter in {d}: run `python -m core train --variant NAME --as {name}`.")
             self.generator.add(name, d)
             self.seen_titles[name] = self.seen_titles[like]
@@ -255,6 +254,18 @@ class Engine:
             with self.lock:
                 self.trunk.runner, self.top_runners = saved
                 seed.close()
+
+    @contextlib.contextmanager
+    def use_generator(self, generator: TitleGenerator):
+        """Titles from `generator` instead of the engine's own inside the block (the bench's other engines and
+        baselines, over the same ratings and seed titles); swapped under the engine's lock."""
+        with self.lock:
+            mine, self.generator = self.generator, generator
+        try:
+            yield self
+        finally:
+            with self.lock:
+                self.generator = mine
 
     # -- pieces -------------------------------------------------------------------------------------
     def encode(self, texts: list[str]):

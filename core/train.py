@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from . import data as D
-from .titles.gemma import GeneratorSettings
+from .titles.generator import GeneratorSettings
 from .models import (ModelSettings, ReviewHeads, Trunk, bert_of, mean_pool, polarity_from_probs, rating_loss,
                      save_model)
 

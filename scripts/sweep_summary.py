@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.titles.gemma import GeneratorSettings  # noqa: E402
+from core.titles.generator import GeneratorSettings  # noqa: E402
 
 
 def rows(runs: Path) -> list[dict]:

@@ -2,7 +2,7 @@
 
 Why not `generate`: neither title generator runs a `transformers` model when it decodes. The seed decoder's step is
 an ONNX Runtime graph (core/titles/encoder_decoder_onnx.py) and the main generator's layers run by hand in PyTorch
-or in llama.cpp (core/titles/gemma.py, gemma_llama.py). For the seed decoder, with its step at ~2 ms, `generate` was most of
+or in llama.cpp (core/titles/generator.decode). For the seed decoder, with its step at ~2 ms, `generate` was most of
 a title's time anyway: ~10 ms per call setting itself up (validating and copying its config, building processors
 and criteria, preparing the cache) and ~2 ms per step around the model.
 

@@ -3,7 +3,7 @@ and `SeedTitles`, what the Engine calls for one review's titles.
 
 The decoder is a small BERT with cross-attention warm-started from the multilingual encoder's last layers
 ("bert2bert"), its input and output embeddings tied to the encoder's frozen word embeddings: a model folder ships
-only its layers. Kept beside the main titles (core/titles/gemma.py) so a class sees why this experiment, trained
+only its layers. Kept beside the main titles (core/titles/generator.py) so a class sees why this experiment, trained
 on a few hundred titles, writes 1-2 words.
 
 The decoder's output layer is the base's 250,037-row embedding matrix: scoring every

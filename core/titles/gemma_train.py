@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .gemma import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, Stack, prompt_parts, title_ids
+from .generator import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, prompt_parts, stop_ids, title_ids
+from .torch_engine import Stack
 
 
 LM_POSITIONS = 16
@@ -194,13 +195,15 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
     from .. import langid
     from .. import metrics as M
     from ..inference import title_candidates
-    from .gemma import Head, beam_titles, greedy_titles, int8_wanted, quantized, stop_ids
+    from ..settings import current
+    from .torch_engine import Head, hand_titles, quantized
 
     was = peft_model.training
     peft_model.eval()
     stack = Stack(peft_model.base_model.model, s.shared_layers)
     on_cpu = stack.device.type == "cpu"
-    head = quantized(Head(stack)) if int8_wanted() and on_cpu else Head(stack)  # the output layer as the app runs it
+    # the output layer as the app runs it
+    head = quantized(Head(stack)) if current().generator_int8 and on_cpu else Head(stack)
     hyps = []
     stops = stop_ids(tokenizer)
     hooks = contextlib.ExitStack()
@@ -213,9 +216,7 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
         for r in reviews:  # the gold stars where the prompt holds them (the app gives the rating head's)
             review, tail = prompt_parts(tokenizer, r.body, s, language_of(r), r.stars)
             start = len(review) if s.activated else 0
-            got = (beam_titles(stack, review + tail, 1, s, head, stops, activate, start) if s.num_beams > 1
-                   else greedy_titles(stack, tokenizer, review + tail, 1, s.max_title_tokens, head, stops, start,
-                                      activate))[0]
+            got = hand_titles(stack, review + tail, 1, s, head, stops, activate, start)[0]
             hyps.append(tokenizer.decode(got, skip_special_tokens=True).strip())
     finally:
         hooks.close()
