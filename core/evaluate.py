@@ -18,6 +18,7 @@ from . import langid
 from . import metrics as M
 from .inference import Engine, stars_of, title_badge, title_candidates
 from .models import STAR_LABELS, polarity_from_probs, title_hash, words
+from .titles import scoring as S
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_DIR = ROOT / "assets" / "report"
@@ -101,17 +102,13 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
     rows = [r for r in rows if r.title and r.uid in hyps]
     refs = [r.title for r in rows]
     hy = [hyps[r.uid] for r in rows]
-    guesses = [langid.detect_title(h, title_candidates(lang)).language for h in hy]
+    guesses = S.title_languages(hy, lang)
     judged = [title_badge(h, g, lang, r.body, title_hash(h) in seen) for h, g, r in zip(hy, guesses, rows)]
     badges = [badge for badge, _ in judged]
     out = M.title_scores(refs, hy)
-    counts = Counter(" ".join(words(h)) for h in hy)
-    top, top_n = counts.most_common(1)[0] if counts else ("", 0)
-    out["distinct"] = M.rate([True] * len(counts) + [False] * (len(hy) - len(counts)))
-    out["most_repeated"] = {"title": next((h for h in hy if " ".join(words(h)) == top), ""), "count": top_n}
-    out["in_input_language"] = M.rate([g == lang for g in guesses])
-    out["in_english"] = M.rate([g == "en" for g in guesses])
-    out["in_other_language"] = M.rate([g not in (lang, "en") for g in guesses])
+    out["distinct"] = S.distinct(hy)
+    out["most_repeated"] = S.most_repeated(hy)
+    out.update(S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_other_language")))
     # every word of the title is in the input (title_badge's copied share; an empty title copies nothing)
     out["copied_from_input"] = M.rate([share == 1.0 for _, share in judged])
     out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
@@ -257,10 +254,8 @@ def beyond_german(engine: Engine, judge, tiny: bool = False, zero_shot: str | No
 
 
 def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str) -> dict:
-    guesses = [langid.detect_title(hyps[r.uid], title_candidates(lang)).language for r in rows if r.uid in hyps]
-    return {"in_input_language": M.rate([g == lang for g in guesses]), "in_english": M.rate([g == "en" for g in guesses]),
-            "in_german": M.rate([g == "de" for g in guesses]),
-            "other_or_unknown": M.rate([g not in (lang, "en", "de") for g in guesses]),
+    guesses = S.title_languages([hyps[r.uid] for r in rows if r.uid in hyps], lang)
+    return {**S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_german", "other_or_unknown")),
             "examples": [{"review": r.body[:80], "generated": hyps[r.uid]} for r in rows[:3] if r.uid in hyps]}
 
 

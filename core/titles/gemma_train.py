@@ -189,13 +189,11 @@ def train_stage(peft_model, tokenizer, s: GeneratorSettings, reviews, epochs: fl
 @torch.no_grad()
 def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, keep: int = 5) -> dict:
     """Titles for dev reviews from the adapter as it is now (float32, unmerged): chrF, ROUGE-L, distinct share,
-    share in the input's language and in English. What the settings in the model card were chosen by."""
-    from collections import Counter
-
-    from .. import langid
+    share in the input's language and in English (as the report scores them: core/titles/scoring.py). What the
+    settings in the model card were chosen by."""
     from .. import metrics as M
-    from ..inference import title_candidates
     from ..settings import current
+    from . import scoring
     from .torch_engine import Head, hand_titles, quantized
 
     was = peft_model.training
@@ -221,13 +219,10 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
     finally:
         hooks.close()
     peft_model.train(was)
-    langs = [langid.detect_title(h, title_candidates(lang)).language for h in hyps]
-    counts = Counter(h.casefold() for h in hyps)
+    shares = scoring.language_shares(scoring.title_languages(hyps, lang), lang, ("in_input_language", "in_english"))
     out = M.title_scores([r.title for r in reviews], hyps)
-    out.update(distinct=round(len(counts) / max(1, len(hyps)), 4),
-               most_repeated=counts.most_common(1)[0][1] if hyps else 0,
-               in_input_language=round(sum(g == lang for g in langs) / max(1, len(langs)), 4),
-               in_english=round(sum(g == "en" for g in langs) / max(1, len(langs)), 4),
+    out.update(distinct=scoring.distinct(hyps)["rate"], most_repeated=scoring.most_repeated(hyps)["count"],
+               **{k: v["rate"] for k, v in shares.items()},
                examples=[{"reference": r.title, "generated": h} for r, h in list(zip(reviews, hyps))[:keep]])
     return out
 
