@@ -1,5 +1,53 @@
-"""The title generators' declared interface: one way to swap a generator into the Engine, and one definition of
-the dev/test title scores."""
+"""The title generators' declared interface: settings files that must say how to decode, one way to swap a
+generator into the Engine, and one definition of the dev/test title scores."""
+import json
+import shutil
+
+import pytest
+
+from conftest import ROOT, SHIPPED
+
+
+def without(tmp_path, keys: tuple[str, ...]):
+    """A copy of en_trained's title adapter and settings with `keys` removed from title_generator.json."""
+    d = tmp_path / "en_trained"
+    d.mkdir()
+    shutil.copytree(SHIPPED / "en_trained" / "title_adapter", d / "title_adapter")
+    s = json.loads((SHIPPED / "en_trained" / "title_generator.json").read_text())
+    (d / "title_generator.json").write_text(json.dumps({k: v for k, v in s.items() if k not in keys}))
+    return d
+
+
+@pytest.mark.parametrize("engine_setting", ["llama", "torch"])
+def test_a_settings_file_without_its_decoding_settings_is_an_error_not_a_greedy_decode(tmp_path, monkeypatch,
+                                                                                          engine_setting):
+    from core.models import ModelDirError
+    from core.titles import load_generator
+
+    monkeypatch.setenv("CROSSLINGUAL_GENERATOR_ENGINE", engine_setting)
+    d = without(tmp_path, ("num_beams",))
+    with pytest.raises(ModelDirError) as err:
+        load_generator({"en_trained": d})
+    assert str(d / "title_generator.json") in str(err.value) and "num_beams" in str(err.value)
+    assert "python -m core train" in str(err.value)
+
+
+def test_older_settings_files_keep_their_other_defaults(tmp_path):
+    """Files from before activated adapters or early stopping still read as those models were trained and scored."""
+    from core.titles.generator import GeneratorSettings
+
+    s = GeneratorSettings.read(without(tmp_path, ("activated", "shared_layers", "early_stopping")))
+    assert (s.activated, s.shared_layers, s.early_stopping, s.num_beams) == (False, 12, False, 4)
+
+
+def test_every_shipped_settings_file_says_how_to_decode():
+    from core.titles.generator import REQUIRED_DECODING, GeneratorSettings
+
+    files = sorted((ROOT / "assets" / "models").rglob("title_generator.json"))
+    assert len(files) >= 3
+    for f in files:
+        assert set(REQUIRED_DECODING) <= set(json.loads(f.read_text())), f
+        assert GeneratorSettings.read(f.parent).num_beams >= 1
 
 
 class Fixed:

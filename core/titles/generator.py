@@ -22,6 +22,9 @@ SETTINGS_FILE = "title_generator.json"
 
 
 DECODING_FIELDS = ("num_beams", "length_penalty", "no_repeat_ngram_size", "early_stopping")
+# what a settings file must say: without them a model would decode otherwise than it was chosen to (early_stopping
+# came later; a file without it means generate's default, False, which is what those models were scored with)
+REQUIRED_DECODING = ("num_beams", "length_penalty", "no_repeat_ngram_size")
 
 
 @dataclass
@@ -37,7 +40,7 @@ class GeneratorSettings:
     max_review_tokens: int = 192
     max_title_tokens: int = 16
     num_beams: int = 4  # 1: greedy; more: beam search as `generate(num_beams=...)` runs it (core/titles/beam.search);
-    # 4 chosen on the dev sets (scripts/decoding_sweep.py; title_generator.json files without the key decode greedily)
+    # 4 chosen on the dev sets (scripts/decoding_sweep.py); a title_generator.json must say it (REQUIRED_DECODING)
     no_repeat_ngram_size: int = 0  # with beams: no n-gram twice in prompt + title (generate's processor)
     length_penalty: float = 1.0  # with beams: a finished title scores sum(log p) / length ** this (generate's)
     early_stopping: bool = False  # with beams: stop once num_beams titles are finished (generate's early_stopping=True)
@@ -62,9 +65,17 @@ class GeneratorSettings:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "GeneratorSettings":
+    def from_json(cls, d: dict, source: Path | str = SETTINGS_FILE) -> "GeneratorSettings":
+        """`source` names the file in the error for one without its decoding settings: decoding it greedily, as
+        before they were settings, would quietly give other titles than the ones the model was chosen by."""
+        from ..models import ModelDirError
+
+        missing = [k for k in REQUIRED_DECODING if k not in d]
+        if missing:
+            raise ModelDirError(f"{source} has no decoding settings ({', '.join(missing)}). Add them (e.g. "
+                                '"num_beams": 4, "length_penalty": 1.0, "no_repeat_ngram_size": 0; '
+                                "`num_beams: 1` decodes greedily) or re-run `python -m core train`.")
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        d.setdefault("num_beams", 1)  # written before decoding was a setting: those adapters decoded greedily
         d.setdefault("activated", False)  # written before activated adapters: they act on the whole prompt
         d.setdefault("shared_layers", 12)  # ... on the top 6 layers
         if "lora_targets" in d:
@@ -80,7 +91,7 @@ class GeneratorSettings:
         if not p.exists():
             raise ModelDirError(f"{model_dir} has no title generator ({SETTINGS_FILE}). Run `python -m core train`.")
         try:
-            return cls.from_json(json.loads(p.read_text()))
+            return cls.from_json(json.loads(p.read_text()), p)
         except (json.JSONDecodeError, TypeError) as exc:
             raise ModelDirError(f"{p} is corrupt ({exc}); re-run `python -m core train`.") from exc
 
