@@ -6,7 +6,6 @@ taken in the same run on the same machine; absolute times are this machine's rea
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -46,9 +45,8 @@ def percentile(xs: list[float], q: float) -> float:
 def naive_one(engine, text: str, plain=None) -> None:
     """What a user would write without the shared trunk or batching: per model, a full forward of the whole
     encoder, the head, and the seed decoder's generation, one review at a time (same models, same settings);
-    with `plain` (core.titles.gemma.PlainGenerate) the generator's titles by plain `generate` too."""
+    with `plain` (bench/plain_generate.PlainGenerate) the generator's titles by plain `generate` too."""
     from core.models import mean_pool
-    from core.titles.encoder_decoder import generate_titles
 
     enc = engine.encode([text])
     stars = {}
@@ -58,22 +56,9 @@ def naive_one(engine, text: str, plain=None) -> None:
         probs = torch.softmax(engine.heads[n].rating(mean_pool(h, enc.attention_mask)), -1)
         stars[n] = int(probs.argmax()) + 1
         if plain is not None:
-            generate_titles(engine.heads[n].decoder, engine.tokenizer, h, enc.attention_mask, engine.settings[n],
-                            enc.input_ids, engine.title_vocab[n])
+            engine.seed.title(n, h, enc.attention_mask, enc.input_ids)
     if plain is not None:
         plain.titles(text, stars=stars)
-
-
-@contextlib.contextmanager
-def generator_swapped(engine, other):
-    """The engine with another title generator in place of its own (the lock held while swapping)."""
-    with engine.lock:
-        mine, engine.generator = engine.generator, other
-    try:
-        yield
-    finally:
-        with engine.lock:
-            engine.generator = mine
 
 
 def main() -> None:
@@ -134,17 +119,19 @@ def main() -> None:
     with engine.pytorch_only():
         res["single_p50_ms_128_pytorch_encoder"] = round(statistics.median(compare_ms(text)), 1)
     # the generator's titles by plain `generate` (float32 peft model, adapter switched per model) in place of the
-    # shipped path (llama.cpp on the Q4_K_M file, core/titles/gemma_llama.py): same comparison otherwise
-    from core.titles.gemma import GemmaTitles, PlainGenerate
+    # shipped path (llama.cpp on the Q4_K_M file, core/titles/llama_engine.py): same comparison otherwise
+    from bench.plain_generate import PlainGenerate
+    from core.titles.torch_engine import GemmaTitles
 
-    res["generator_engine"] = getattr(engine.generator, "engine", "torch")
-    res["generator_output_layer"] = getattr(engine.generator, "output_layer", "PyTorch")
+    info = engine.generator.describe()
+    res["generator_engine"] = info.engine
+    res["generator_output_layer"] = info.output_layer
     res["generator_review_prefill"] = ("one for both models (activated adapters)"
-                                       if engine.generator.shared_review_prefill() else "one per model")
-    res["generator_decoding"] = {n: engine.generator.settings[n].decoding() for n in engine.generator.names}
+                                       if info.shared_review_prefill else "one per model")
+    res["generator_decoding"] = info.decoding
     dirs = {n: engine.dirs[n] for n in engine.generator.names}
     plain = PlainGenerate(dirs)
-    with generator_swapped(engine, plain):
+    with engine.use_generator(plain):
         res["single_p50_ms_128_plain_generate"] = round(statistics.median(compare_ms(text)), 1)
     res["generate_speedup"] = round(res["single_p50_ms_128_plain_generate"] / res["single_p50_ms_128"], 2)
     sample = pool[::max(1, len(pool) // 32)][:32]
@@ -155,26 +142,22 @@ def main() -> None:
     res["generator_titles_identical_to_plain_generate_share"] = round(sum(same_plain) / len(same_plain), 3)
     # the other engine: the PyTorch hand loop over the float32 base (shared prefill, both models per step), with a
     # float32 and with an int8 output layer (the previous session's shipped path)
-    for label, int8 in (("float32", "0"), ("int8", "1")):
-        os.environ["CROSSLINGUAL_GENERATOR_INT8"] = int8
-        other = GemmaTitles(dirs)
-        os.environ.pop("CROSSLINGUAL_GENERATOR_INT8")
-        with generator_swapped(engine, other):
+    for label, int8 in (("float32", False), ("int8", True)):
+        other = GemmaTitles(dirs, int8=int8)
+        with engine.use_generator(other):
             res[f"single_p50_ms_128_generator_torch_{label}"] = round(statistics.median(compare_ms(text)), 1)
         same = [other.titles(t, stars=st) == s for t, st, s in zip(sample, sample_stars, shipped)]
         res[f"generator_titles_identical_to_torch_{label}_share"] = round(sum(same) / len(same), 3)
         del other
     # the seed decoder's title shortlist (core/titles/encoder_decoder.py, on by default) against full-vocabulary
     # decoding: speed at 128 tokens and how often its titles are identical
-    short_vocab = dict(engine.title_vocab)
-    engine.title_vocab = {n: None for n in engine.names}
-    res["single_p50_ms_128_seed_full_vocab"] = round(statistics.median(compare_ms(text)), 1)
-
     def seed_titles() -> list[str | None]:
         return [row.get("encoder_decoder_title") for i in range(0, len(sample), 8)
                 for rows in engine.run(sample[i:i + 8], generator=False).values() for row in rows]
-    full = seed_titles()
-    engine.title_vocab = short_vocab
+
+    with engine.seed.full_vocabulary():
+        res["single_p50_ms_128_seed_full_vocab"] = round(statistics.median(compare_ms(text)), 1)
+        full = seed_titles()
     same = [s == f for s, f in zip(seed_titles(), full)]
     res["seed_title_shortlist_identical_share"] = round(sum(same) / len(same), 3)
     # batch path vs the naive per-review loop, with titles (both generators) and ratings only

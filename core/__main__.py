@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print("base model:", ensure_converted())
         print("title generator:", ensure_generator())
         from .titles.gemma_base import assemble_gguf
-        from .titles.gemma_head import head_onnx, layers_gguf
+        from .titles.llama_output_layer import head_onnx, layers_gguf
         source = assemble_gguf()
         print("title generator's layers for llama.cpp:", layers_gguf(source, source.parent))
         print("title generator's output layer for ONNX Runtime:", head_onnx(source, source.parent))

@@ -102,7 +102,7 @@ def activated_lines(settings: dict) -> list[str]:
             "review's own tokens go through the plain base, so one prefill of a review serves every model. With "
             "peft, a forward pass or greedy `generate` applies it so by itself; for beam search (which peft refuses "
             "with aLoRA) prefill the review with the adapter off and continue from that cache with it on "
-            "(`core/titles/gemma.py`, `PlainGenerate`).", ""]
+            "(`bench/plain_generate.py`, `PlainGenerate`).", ""]
 
 
 CHECK_HEADER = ("chrF | distinct | most repeated | in input language | sentiment (judge ceiling) | title all from the "
@@ -133,7 +133,7 @@ def decoding_lines(model_dir: Path) -> list[str]:
     tried = model_dir.parent / "decoding_sweep.json"
     if not tried.exists():
         return []
-    from .titles.gemma import SETTINGS_FILE, GeneratorSettings
+    from .titles.generator import SETTINGS_FILE, GeneratorSettings
 
     shipped = GeneratorSettings.from_json(json.loads((model_dir / SETTINGS_FILE).read_text())).decoding()
     lines = ["", "### Decoding tried (shipped engine, dev sets; `python scripts/decoding_sweep.py`)", "",

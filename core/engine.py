@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -26,8 +25,8 @@ from .names import MAIN_MODELS
 from .results import ModelOutput
 from .settings import current
 from .title_checks import check_title
-from .titles import beam
-from .titles.encoder_decoder import generate_titles, read_title_vocab
+from .titles.encoder_decoder import SeedTitles
+from .titles.generator import ADAPTER_DIR, SETTINGS_FILE, TitleGenerator
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +71,14 @@ class Engine:
         self.top_layers = {n: merged_top_layers(self.bert, s0.trunk_layers, n) for n in names}
         self.heads: dict[str, ReviewHeads] = {n: load_heads(dirs[n], self.bert, self.settings[n]) for n in names}
         self.top_runners: dict = dict(self.top_layers)
-        self.steps: dict[str, ort_backend.OrtDecoderStep] = {}  # title decoding steps in ONNX Runtime, by model
+        # the seed decoders' titles (core/titles/encoder_decoder.py), over each model's title shortlist unless
+        # CROSSLINGUAL_TITLE_SHORTLIST=0
+        self.seed = SeedTitles({n: h.decoder for n, h in self.heads.items() if h.decoder is not None}, self.settings,
+                               self.tokenizer, dirs, shortlist=cfg.title_shortlist)
         self.runtime, self.runtime_note = "torch", ""
-        self._pool: ThreadPoolExecutor | None = None
         if ort_backend.wanted():
             self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
-        # Titles are decoded over each model's title vocabulary plus the input's tokens (core/titles/encoder_decoder.py):
-        # about 7x faster than scoring all 250k rows, and the report measured the change as within a point
-        # (README, "Speed"). CROSSLINGUAL_TITLE_SHORTLIST=0 decodes over the full vocabulary instead.
-        short = cfg.title_shortlist
-        self.title_vocab = {n: read_title_vocab(dirs[n]) if short else None for n in names}
         self.lock = FairLock()
         if any(self.settings[n].with_titles for n in names):  # after the encoder: a broken folder fails first
             self.generator = self._load_generator(dirs)
@@ -96,25 +92,21 @@ class Engine:
         try:
             trunk = ort_backend.OrtLayers(self.bert.encoder.layer[: self.trunk.k], threads=cores)
             tops = {n: ort_backend.OrtLayers(self.top_layers[n], threads=cores) for n in self.names}
-            steps = {n: ort_backend.OrtDecoderStep(h.decoder, threads=1)
-                     for n, h in self.heads.items() if h.decoder is not None and beam.usable(h.decoder)}
+            steps = self.seed.onnx_steps(threads=1)
         except Exception as exc:  # noqa: BLE001 - any export/runtime problem: PyTorch still works
             self.runtime_note = f"ONNX Runtime unavailable ({type(exc).__name__}: {exc}); running in PyTorch."
             log.warning(self.runtime_note)
             return
         self.trunk.runner = trunk
         self.top_runners.update(tops)
-        self.steps = steps
+        self.seed.use_steps(steps)
         self.runtime = "onnxruntime"
-        if len(steps) > 1:  # the threads that decode the models' titles side by side
-            self._pool = ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="engine-model")
 
     def _load_generator(self, dirs: dict[str, Path]):
         """The pretrained generator with every model's title adapter (core/titles: llama.cpp, or PyTorch where
         llama.cpp cannot run the base). Folders trained before it existed have none: their main title is then
         missing with a note saying so."""
         from .titles import load_generator
-        from .titles.gemma import SETTINGS_FILE
 
         with_gen = {n: d for n, d in dirs.items() if (d / SETTINGS_FILE).exists()}
         if not with_gen:
@@ -132,7 +124,7 @@ class Engine:
             if name in self.generator.names:
                 return
             d = current().model_dir(name, self.models_dir)
-            if not (d / "title_adapter").exists():
+            if not (d / ADAPTER_DIR).exists():
                 raise ModelDirError(f"No title adapter in {d}: run `python -m core train --variant NAME --as {name}`.")
             self.generator.add(name, d)
             self.seen_titles[name] = self.seen_titles[like]
@@ -141,15 +133,30 @@ class Engine:
     def pytorch_only(self):
         """Run in PyTorch inside the block, whatever the runtime: the baseline `python -m bench` and the tests
         compare ONNX Runtime against. Take it while no request is running (it holds the engine's lock)."""
+        seed = contextlib.ExitStack()
         with self.lock:
-            saved = self.trunk.runner, dict(self.top_runners), self.steps, self._pool
-            self.trunk.runner, self.steps, self._pool = None, {}, None
+            saved = self.trunk.runner, dict(self.top_runners)
+            self.trunk.runner = None
             self.top_runners.update(self.top_layers)
+            seed.enter_context(self.seed.pytorch_only())
         try:
             yield self
         finally:
             with self.lock:
-                self.trunk.runner, self.top_runners, self.steps, self._pool = saved
+                self.trunk.runner, self.top_runners = saved
+                seed.close()
+
+    @contextlib.contextmanager
+    def use_generator(self, generator: TitleGenerator):
+        """Titles from `generator` instead of the engine's own inside the block (the bench's other engines and
+        baselines, over the same ratings and seed titles); swapped under the engine's lock."""
+        with self.lock:
+            mine, self.generator = self.generator, generator
+        try:
+            yield self
+        finally:
+            with self.lock:
+                self.generator = mine
 
     # -- pieces -------------------------------------------------------------------------------------
     def encode(self, texts: list[str]):
@@ -178,18 +185,12 @@ class Engine:
             trunk_h = self.trunk(enc.input_ids, enc.attention_mask)
             tops = {n: self.trunk.top(trunk_h, enc.attention_mask, self.top_runners[n]) for n in names}
             out = {n: self._rating_rows(n, tops[n], enc.attention_mask, vectors) for n in names}
-            seed = [n for n in names if titles and self.heads[n].decoder is not None]
+            seed = [n for n in names if titles and n in self.seed.names]
             for j in range(len(texts) if seed else 0):
                 L = int(enc.attention_mask[j].sum())
-                jobs = [(n, tops[n][j:j + 1, :L], enc.attention_mask[j:j + 1, :L], enc.input_ids[j:j + 1, :L],
-                         fail.get(n)) for n in seed]
-                # side by side only over the shortlists: full-vocabulary decoding holds a (beams x 250k) score
-                # matrix per review, and two at once can double the peak memory
-                if self._pool is not None and len(jobs) > 1 and all(self.title_vocab[n] is not None for n in seed):
-                    done = list(self._pool.map(lambda job: self._seed_title(*job), jobs))
-                else:
-                    done = [self._seed_title(*job) for job in jobs]
-                for n, (key, value) in zip(seed, done):
+                done = self.seed.review({n: tops[n][j:j + 1, :L] for n in seed}, enc.attention_mask[j:j + 1, :L],
+                                        enc.input_ids[j:j + 1, :L], fail)
+                for n, (key, value) in done.items():
                     out[n][j][key] = value
         gen = [n for n in names if titles and generator and self.generator is not None and n in self.generator.names]
         for j, text in enumerate(texts if gen else []):
@@ -224,20 +225,6 @@ class Engine:
             for row, v in zip(rows, pooled.tolist()):
                 row["pooled"] = v
         return rows
-
-    @torch.inference_mode()  # a pool thread does not inherit the caller's inference mode
-    def _seed_title(self, n: str, top: torch.Tensor, mask: torch.Tensor, input_ids: torch.Tensor,
-                    fail: Exception | None) -> tuple[str, str]:
-        """("encoder_decoder_title", text) for one review, or ("encoder_decoder_title_error", why): one model's
-        generation failing must not blank the other column."""
-        try:
-            if fail is not None:
-                raise fail
-            title = generate_titles(self.heads[n].decoder, self.tokenizer, top, mask, self.settings[n], input_ids,
-                                    self.title_vocab[n], self.steps.get(n))[0]
-            return "encoder_decoder_title", title
-        except Exception as exc:  # noqa: BLE001
-            return "encoder_decoder_title_error", f"title generation failed: {exc}"
 
     def model_output(self, name: str, row: dict, input_lang: str, text: str) -> ModelOutput:
         """One model's row from `run` as the contract's answer, with the checks on each of its titles."""

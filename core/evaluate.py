@@ -5,7 +5,6 @@ is only ever read in this module; training and model selection never see it.
 """
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 from collections import Counter
@@ -24,6 +23,7 @@ from .names import ENGLISH_ONLY as BASELINE_MODEL
 from .names import MAIN_MODELS as MODEL_NAMES
 from .names import ZERO_SHOT as ZERO_SHOT_MODEL
 from .title_checks import title_badge, title_candidates
+from .titles import scoring as S
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT_DIR = ROOT / "assets" / "report"
@@ -101,17 +101,13 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
     rows = [r for r in rows if r.title and r.uid in hyps]
     refs = [r.title for r in rows]
     hy = [hyps[r.uid] for r in rows]
-    guesses = [langid.detect_title(h, title_candidates(lang)).language for h in hy]
+    guesses = S.title_languages(hy, lang)
     judged = [title_badge(h, g, lang, r.body, title_hash(h) in seen) for h, g, r in zip(hy, guesses, rows)]
     badges = [badge for badge, _ in judged]
     out = M.title_scores(refs, hy)
-    counts = Counter(" ".join(words(h)) for h in hy)
-    top, top_n = counts.most_common(1)[0] if counts else ("", 0)
-    out["distinct"] = M.rate([True] * len(counts) + [False] * (len(hy) - len(counts)))
-    out["most_repeated"] = {"title": next((h for h in hy if " ".join(words(h)) == top), ""), "count": top_n}
-    out["in_input_language"] = M.rate([g == lang for g in guesses])
-    out["in_english"] = M.rate([g == "en" for g in guesses])
-    out["in_other_language"] = M.rate([g not in (lang, "en") for g in guesses])
+    out["distinct"] = S.distinct(hy)
+    out["most_repeated"] = S.most_repeated(hy)
+    out.update(S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_other_language")))
     # every word of the title is in the input (title_badge's copied share; an empty title copies nothing)
     out["copied_from_input"] = M.rate([share == 1.0 for _, share in judged])
     out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
@@ -255,10 +251,8 @@ def beyond_german(engine: Engine, judge, tiny: bool = False, zero_shot: str | No
 
 
 def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str) -> dict:
-    guesses = [langid.detect_title(hyps[r.uid], title_candidates(lang)).language for r in rows if r.uid in hyps]
-    return {"in_input_language": M.rate([g == lang for g in guesses]), "in_english": M.rate([g == "en" for g in guesses]),
-            "in_german": M.rate([g == "de" for g in guesses]),
-            "other_or_unknown": M.rate([g not in (lang, "en", "de") for g in guesses]),
+    guesses = S.title_languages([hyps[r.uid] for r in rows if r.uid in hyps], lang)
+    return {**S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_german", "other_or_unknown")),
             "examples": [{"review": r.body[:80], "generated": hyps[r.uid]} for r in rows[:3] if r.uid in hyps]}
 
 
@@ -359,12 +353,11 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
             judged.update((todo[i], polarity_from_probs(row["star_probs"])) for i, row in zip(idx, res))
         return [judged[t] for t in texts]
 
+    info = engine.generator.describe() if engine.generator is not None else None
     report: dict = {"models": {}, "slices": {k: len(v) for k, v in slices.items()}, "title_judge": JUDGE,
-                    "generator": {"engine": getattr(engine.generator, "engine", "torch"),
-                                  "int8": getattr(engine.generator, "int8", None),
-                                  "loaded": engine.generator is not None,
-                                  "decoding": {n: engine.generator.settings[n].decoding()
-                                               for n in MODEL_NAMES if engine.generator is not None}}}
+                    "generator": {"engine": info.engine if info else None, "int8": info.int8 if info else None,
+                                  "loaded": info is not None,
+                                  "decoding": {n: info.decoding[n] for n in MODEL_NAMES if info is not None}}}
     for n in MODEL_NAMES:
         report["models"][n] = {}
         for name, rows in slices.items():

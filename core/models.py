@@ -10,7 +10,8 @@ Why this shape
 - Title: a small BERT decoder with cross-attention, warm-started from the base's
   last layers ("bert2bert"), reading the top states. Its input embeddings and
   output projection are the base's frozen word embeddings (tied), so what ships
-  is only the decoder layers, the rating head and the adapters.
+  is only the decoder layers, the rating head and the adapters. How it is built
+  and decoded is core/titles/encoder_decoder.py's.
 """
 from __future__ import annotations
 
@@ -136,37 +137,6 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
 
 
-def build_decoder(bert: nn.Module, n_layers: int) -> nn.Module:
-    """A BertLMHeadModel decoder warm-started from the base's last layers, embeddings tied to the base."""
-    from transformers import BertConfig, BertLMHeadModel
-
-    cfg = bert.config.to_dict()
-    cfg.update(num_hidden_layers=n_layers, is_decoder=True, add_cross_attention=True, tie_word_embeddings=True,
-               architectures=["BertLMHeadModel"])
-    for k in ("_name_or_path", "transformers_version", "model_type", "dtype", "torch_dtype"):
-        cfg.pop(k, None)
-    config = BertConfig(**cfg)
-    dec = BertLMHeadModel(config)
-    src = bert.encoder.layer[-n_layers:]
-    with torch.no_grad():
-        dec.bert.embeddings.position_embeddings.weight.copy_(bert.embeddings.position_embeddings.weight)
-        dec.bert.embeddings.token_type_embeddings.weight.copy_(bert.embeddings.token_type_embeddings.weight)
-        dec.bert.embeddings.LayerNorm.load_state_dict(bert.embeddings.LayerNorm.state_dict())
-        for d_layer, s_layer in zip(dec.bert.encoder.layer, src):
-            sd = {k.replace(".base_layer", ""): v for k, v in s_layer.state_dict().items() if "lora_" not in k}
-            d_layer.load_state_dict(sd, strict=False)
-            # cross-attention starts as a copy of self-attention (a better start than random for tiny data)
-            d_layer.crossattention.load_state_dict(d_layer.attention.state_dict())
-    tie_decoder(dec, bert)
-    return dec
-
-
-def tie_decoder(dec: nn.Module, bert: nn.Module) -> None:
-    """Share the base's (frozen) word embeddings as the decoder's input and output embeddings."""
-    dec.bert.embeddings.word_embeddings = bert.embeddings.word_embeddings
-    dec.cls.predictions.decoder.weight = bert.embeddings.word_embeddings.weight
-
-
 def _is_shared(key: str) -> bool:
     return key.endswith("word_embeddings.weight") or key.endswith("predictions.decoder.weight")
 
@@ -181,6 +151,8 @@ class ReviewHeads(nn.Module):
         self.rating = nn.Linear(H, len(STAR_LABELS))
         self.decoder = None
         if settings.with_titles:
+            from .titles.encoder_decoder import build_decoder
+
             self.decoder = decoder if decoder is not None else build_decoder(bert, settings.decoder_layers)
 
     def own_state_dict(self) -> dict[str, torch.Tensor]:
@@ -319,6 +291,8 @@ def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings) -> Rev
     from safetensors.torch import load_file
     from transformers import BertConfig, BertLMHeadModel
     from transformers.initialization import no_init_weights
+
+    from .titles.encoder_decoder import tie_decoder
 
     model_dir = Path(model_dir)
     decoder = None

@@ -9,7 +9,7 @@ only -> de_finetuned. During stage 2 the dev sets of both languages are scored a
 regular steps; that log is the forgetting curve shipped with the model.
 
 The same two stages then train each model's title adapter on the pretrained
-generator (Gemma 3 270M, core/titles/gemma.py): English titles -> en_trained's,
+generator (Gemma 3 270M, core/titles/generator.py): English titles -> en_trained's,
 continued on German titles -> de_finetuned's, with the English dev titles scored
 along the way (the title side of the forgetting curve).
 
@@ -32,7 +32,7 @@ from torch import nn
 from . import data as D
 from . import languages as L
 from .names import DE_FINETUNED, EN_TRAINED
-from .titles.gemma import GeneratorSettings
+from .titles.generator import GeneratorSettings
 from .models import (ModelSettings, ReviewHeads, Trunk, bert_of, mean_pool, polarity_from_probs, rating_loss,
                      save_model)
 

@@ -29,9 +29,9 @@ SETTINGS = {
 def main() -> None:
     from dev_title_checks import engine_checks
 
-    from core.evaluate import MODEL_NAMES
     from core.engine import Engine
-    from core.titles.gemma import GeneratorSettings
+    from core.names import MAIN_MODELS as MODEL_NAMES
+    from core.titles.generator import GeneratorSettings
 
     names = sys.argv[1:] or list(SETTINGS)
     engine = Engine(names=MODEL_NAMES)
@@ -50,7 +50,7 @@ def main() -> None:
         rows = [r for r in rows if r["setting"] != name]
         for key, v in res.items():
             rows.append({"setting": name, "decoding": SETTINGS[name], "model/dev set": key, **v, "wall_s": wall,
-                         "engine": engine.generator.engine})
+                         "engine": engine.generator.describe().engine})
             print(name, key, json.dumps(v), flush=True)
         path.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
     for m in MODEL_NAMES:  # leave the engine as it was loaded

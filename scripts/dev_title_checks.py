@@ -14,8 +14,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def checks(models_dir: Path) -> dict:
-    from core.evaluate import MODEL_NAMES
     from core.engine import Engine
+    from core.names import MAIN_MODELS as MODEL_NAMES
 
     return engine_checks(Engine(models_dir, names=MODEL_NAMES))
 
@@ -23,7 +23,8 @@ def checks(models_dir: Path) -> dict:
 def engine_checks(engine) -> dict:
     """The checks for a loaded Engine, with its generator's settings as they are now."""
     from core import metrics as M
-    from core.evaluate import JUDGE, MODEL_NAMES, predict_all, title_block
+    from core.evaluate import predict_all, title_block
+    from core.names import JUDGE, MAIN_MODELS as MODEL_NAMES
     from core.models import polarity_from_probs
     from core.train import TrainConfig, splits_of
 

@@ -14,11 +14,11 @@ def main(model_dir: Path) -> dict:
     from peft import PeftModel
 
     from core.titles import gemma_train as GT
-    from core.titles.gemma import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings
     from core.titles.gemma_base import load_generator_base
+    from core.titles.generator import ADAPTER_DIR, GeneratorSettings
     from core.train import TrainConfig, splits_of
 
-    s = GeneratorSettings.from_json(json.loads((model_dir / SETTINGS_FILE).read_text()))
+    s = GeneratorSettings.read(model_dir)
     tok, lm = load_generator_base(s.base)
     model = PeftModel.from_pretrained(lm, str(model_dir / ADAPTER_DIR)).eval()
     sets = splits_of(TrainConfig())

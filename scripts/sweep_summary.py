@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.names import DE_FINETUNED, EN_TRAINED  # noqa: E402
-from core.titles.gemma import GeneratorSettings  # noqa: E402
+from core.titles.generator import GeneratorSettings  # noqa: E402
 
 
 def rows(runs: Path) -> list[dict]:

@@ -1,4 +1,5 @@
-"""core/titles/beam.py is `generate`'s beam search without `generate`: the same title ids, token for token."""
+"""core/titles/beam.py is `generate`'s beam search without `generate`: the same title ids, token for token (here the
+seed decoder's, driven by core/titles/encoder_decoder.beam_search over its ONNX Runtime step)."""
 import dataclasses
 
 import pytest
@@ -23,17 +24,18 @@ VARIANTS = [{}, {"max_title_tokens": 3}, {"num_beams": 5, "no_repeat_ngram_size"
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: ",".join(f"{k}={x}" for k, x in v.items()) or "shipped")
 def test_beam_search_writes_the_same_title_ids_as_generate(engine, variant):
-    assert engine.steps, engine.runtime_note
+    assert engine.seed.steps, engine.runtime_note
     enc = engine.encode(REVIEWS)
     with torch.inference_mode(), engine.lock:
         trunk = engine.trunk(enc.input_ids, enc.attention_mask)
         for n in engine.names:
             top = engine.trunk.top(trunk, enc.attention_mask, engine.top_layers[n])
             s = dataclasses.replace(engine.settings[n], **variant)
-            dec, vocab = engine.heads[n].decoder, engine.title_vocab[n]
+            dec, vocab = engine.heads[n].decoder, engine.seed.vocab[n]
             for rows in (slice(0, 1), slice(1, 2), slice(None)):  # one review at a time and a padded batch
                 args = (dec, engine.tokenizer, top[rows], enc.attention_mask[rows], s, enc.input_ids[rows], vocab)
-                assert generate_ids(*args, step=engine.steps[n]).tolist() == generate_ids(*args).tolist(), (n, rows)
+                fast = generate_ids(*args, step=engine.seed.steps[n])
+                assert fast.tolist() == generate_ids(*args).tolist(), (n, rows)
 
 
 def test_beam_search_over_the_full_vocabulary_matches_generate(engine):
@@ -43,7 +45,7 @@ def test_beam_search_over_the_full_vocabulary_matches_generate(engine):
         top = engine.trunk.top(engine.trunk(enc.input_ids, enc.attention_mask), enc.attention_mask,
                                engine.top_layers[n])
         args = (engine.heads[n].decoder, engine.tokenizer, top, enc.attention_mask, engine.settings[n])
-        fast = generate_ids(*args, step=engine.steps[n])
+        fast = generate_ids(*args, step=engine.seed.steps[n])
         assert fast.tolist() == generate_ids(*args).tolist()
     assert fast[:, 0].tolist() == [engine.tokenizer.bos_token_id] * 3  # base vocabulary ids, start token first
 

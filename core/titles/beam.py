@@ -1,19 +1,18 @@
-"""Beam search over the ONNX Runtime decoder step, made of `transformers`' own beam-search pieces.
+"""Beam search as `generate(num_beams=k)` runs it, made of `transformers`' own beam-search pieces, over any engine.
 
-Why not `generate`: with the step in ONNX Runtime (~2 ms), `generate` was most of a title's time: ~10 ms per
-call setting itself up (validating and copying its config, building processors and criteria, preparing the
-cache) and ~2 ms per step around the model (input preparation, cache objects, module calls). With two titles
-decoded side by side that Python time is paid twice over, one thread at a time (the GIL).
+Why not `generate`: neither title generator runs a `transformers` model when it decodes. The seed decoder's step is
+an ONNX Runtime graph (core/titles/encoder_decoder_onnx.py) and the main generator's layers run by hand in PyTorch
+or in llama.cpp (core/titles/generator.decode). For the seed decoder, with its step at ~2 ms, `generate` was most of
+a title's time anyway: ~10 ms per call setting itself up (validating and copying its config, building processors
+and criteria, preparing the cache) and ~2 ms per step around the model.
 
-This loop is `GenerationMixin._beam_search` with those layers peeled off: each step calls the same methods
+`search` is `GenerationMixin._beam_search` with those layers peeled off: each step calls the same methods
 (`_get_top_k_continuations`, `_get_running_beams_for_next_iteration`, `_update_finished_beams`,
 `_check_early_stop_heuristic`, `_beam_search_has_unfinished_sequences`), the same `NoRepeatNGramLogitsProcessor`
 and the same stopping criteria, in the same order, with `generate`'s defaults for everything the settings leave
-out (length penalty, early stopping). So a title is the same token for token: tests/test_beam.py checks it
-against `generate` on reviews in several languages, one at a time and in padded batches. PyTorch
-(`CROSSLINGUAL_RUNTIME=torch`) still decodes with `generate`. Those methods are `transformers`' internals
-(requirements.txt pins the version): where one is missing, `usable()` says so and the Engine decodes with
-`generate` instead.
+out (length penalty, early stopping). So a title is the same token for token: tests/test_beam.py and
+tests/test_generator.py check it against `generate`. Those methods are `transformers`' internals (requirements.txt
+pins the version): where one is missing, `usable()` says so and the seed decoder decodes with `generate` instead.
 """
 from __future__ import annotations
 
@@ -24,11 +23,6 @@ from torch import nn
 from transformers import GenerationConfig, GenerationMixin
 from transformers.generation import (EosTokenCriteria, LogitsProcessorList, MaxLengthCriteria,
                                      NoRepeatNGramLogitsProcessor, StoppingCriteriaList)
-
-# (ids (B,1), position (1,), encoder mask, head (W, b), past keys/values or None, cross keys/values)
-# -> (logits (B,1,V), new keys/values): core/ort_backend.OrtDecoderStep
-Step = Callable[..., tuple[torch.Tensor, list[torch.Tensor]]]
-
 
 PIECES = ("_get_top_k_continuations", "_get_running_beams_for_next_iteration", "_update_finished_beams",
           "_check_early_stop_heuristic", "_beam_search_has_unfinished_sequences")
@@ -114,27 +108,3 @@ def search(gen: GenerationMixin, step: Callable[[torch.Tensor, int], torch.Tenso
             break
     best, best_beams = sequences[:, 0], beams[:, 0]  # finished beams are kept best first
     return best[:, : P + int((best_beams + 1).bool().sum(dim=1).max())]
-
-
-def beam_search(decoder: nn.Module, step: Step, head: tuple[torch.Tensor, torch.Tensor], cross: list[torch.Tensor],
-                enc_mask: torch.Tensor, start: int, eos: int, pad: int, settings) -> torch.Tensor:
-    """Title token ids (B, length), start token first, as `decoder.generate` returns them.
-
-    `head`: the vocabulary projection's rows (the decoder's input embeddings too: they are tied), token ids
-    are positions in it; `cross`: each layer's cross-attention keys and values, already repeated per beam
-    (core/generate.cross_kv); `enc_mask`: the encoder's padding mask, one row per review."""
-    k = settings.num_beams
-    B = enc_mask.shape[0]
-    enc_mask = enc_mask.repeat_interleave(k, dim=0)
-    past: list = [None]
-
-    def run(last: torch.Tensor, position: int) -> torch.Tensor:
-        logits, past[0] = step(last, torch.tensor([position]), enc_mask, head, past[0], cross)
-        return logits[:, -1]
-
-    def reorder(order: torch.Tensor) -> None:
-        past[0] = [t.index_select(0, order) for t in past[0]]
-
-    length_penalty, early_stopping = defaults(decoder)
-    return search(decoder, run, reorder, torch.full((B, 1), start, dtype=torch.long), k, settings.max_title_tokens,
-                  [eos], length_penalty, early_stopping, settings.no_repeat_ngram_size, fill=pad)

@@ -6,7 +6,7 @@ dequantizes it to float32, but marks the result as quantized and refuses ``save_
 state dict loads cleanly into a plain ``Gemma3ForCausalLM`` built from the same config, which
 saves and reloads in seconds. So set-up does that once, into the user cache, and every later start
 loads the plain checkpoint (~3 s instead of ~65 s for GGUF parsing). The joined GGUF file stays in the
-cache too: it is what llama.cpp runs (``gemma_llama.py``, the shipped title path); training and the
+cache too: it is what llama.cpp runs (``llama_engine.py``, the shipped title path); training and the
 PyTorch path use the plain checkpoint.
 
 Any other base (the hub id ``google/gemma-3-270m`` or a local directory) loads with
@@ -136,7 +136,7 @@ def load_generator_base(name_or_path: str | None = None):
     where = resolve_generator_base(name_or_path)
     try:
         tok = AutoTokenizer.from_pretrained(where)
-        # sdpa: the hand-written decoding (core/titles/gemma.py) relies on its causal masking without a mask
+        # sdpa: the hand-written decoding (core/titles/torch_engine.py) relies on its causal masking without a mask
         model = AutoModelForCausalLM.from_pretrained(where, dtype="float32", attn_implementation="sdpa")
     except OSError as exc:
         raise BaseModelError(f"Cannot load the title generator's base {where!r}: {exc}. "

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .gemma import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, Stack, prompt_parts, title_ids
+from .generator import ADAPTER_DIR, SETTINGS_FILE, GeneratorSettings, prompt_parts, stop_ids, title_ids
+from .torch_engine import Stack
 
 
 LM_POSITIONS = 16
@@ -188,19 +189,19 @@ def train_stage(peft_model, tokenizer, s: GeneratorSettings, reviews, epochs: fl
 @torch.no_grad()
 def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, keep: int = 5) -> dict:
     """Titles for dev reviews from the adapter as it is now (float32, unmerged): chrF, ROUGE-L, distinct share,
-    share in the input's language and in English. What the settings in the model card were chosen by."""
-    from collections import Counter
-
-    from .. import langid
+    share in the input's language and in English (as the report scores them: core/titles/scoring.py). What the
+    settings in the model card were chosen by."""
     from .. import metrics as M
-    from ..title_checks import title_candidates
-    from .gemma import Head, beam_titles, greedy_titles, int8_wanted, quantized, stop_ids
+    from ..settings import current
+    from . import scoring
+    from .torch_engine import Head, hand_titles, quantized
 
     was = peft_model.training
     peft_model.eval()
     stack = Stack(peft_model.base_model.model, s.shared_layers)
     on_cpu = stack.device.type == "cpu"
-    head = quantized(Head(stack)) if int8_wanted() and on_cpu else Head(stack)  # the output layer as the app runs it
+    # the output layer as the app runs it
+    head = quantized(Head(stack)) if current().generator_int8 and on_cpu else Head(stack)
     hyps = []
     stops = stop_ids(tokenizer)
     hooks = contextlib.ExitStack()
@@ -213,20 +214,15 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
         for r in reviews:  # the gold stars where the prompt holds them (the app gives the rating head's)
             review, tail = prompt_parts(tokenizer, r.body, s, language_of(r), r.stars)
             start = len(review) if s.activated else 0
-            got = (beam_titles(stack, review + tail, 1, s, head, stops, activate, start) if s.num_beams > 1
-                   else greedy_titles(stack, tokenizer, review + tail, 1, s.max_title_tokens, head, stops, start,
-                                      activate))[0]
+            got = hand_titles(stack, review + tail, 1, s, head, stops, activate, start)[0]
             hyps.append(tokenizer.decode(got, skip_special_tokens=True).strip())
     finally:
         hooks.close()
     peft_model.train(was)
-    langs = [langid.detect_title(h, title_candidates(lang)).language for h in hyps]
-    counts = Counter(h.casefold() for h in hyps)
+    shares = scoring.language_shares(scoring.title_languages(hyps, lang), lang, ("in_input_language", "in_english"))
     out = M.title_scores([r.title for r in reviews], hyps)
-    out.update(distinct=round(len(counts) / max(1, len(hyps)), 4),
-               most_repeated=counts.most_common(1)[0][1] if hyps else 0,
-               in_input_language=round(sum(g == lang for g in langs) / max(1, len(langs)), 4),
-               in_english=round(sum(g == "en" for g in langs) / max(1, len(langs)), 4),
+    out.update(distinct=scoring.distinct(hyps)["rate"], most_repeated=scoring.most_repeated(hyps)["count"],
+               **{k: v["rate"] for k, v in shares.items()},
                examples=[{"reference": r.title, "generated": h} for r, h in list(zip(reviews, hyps))[:keep]])
     return out
 

