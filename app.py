@@ -14,7 +14,7 @@ from core.malloc import limit_malloc_arenas
 limit_malloc_arenas()  # before any thread starts: see core/malloc.py (the classroom load test's memory rule)
 
 from core.base import BaseModelError  # noqa: E402
-from core.models import ModelDirError  # noqa: E402
+from core.title_words import ModelDirError  # noqa: E402
 from core.settings import current  # noqa: E402
 
 

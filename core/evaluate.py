@@ -17,7 +17,8 @@ from . import langid
 from . import languages as L
 from . import metrics as M
 from .engine import Engine
-from .models import polarity_from_probs, stars_of, title_hash, words
+from .models import polarity_from_probs, stars_of
+from .title_words import title_hash, words
 from .names import DE_FINETUNED, EN_TRAINED, JUDGE, REFERENCE_VARIANTS
 from .names import ENGLISH_ONLY as BASELINE_MODEL
 from .names import MAIN_MODELS as MODEL_NAMES

@@ -25,7 +25,6 @@ from .map_projection import MAP_PATH, adapter_fingerprint, load_map
 from .names import ENGLISH_ONLY, MAIN_MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-MAP_MODELS = MAIN_MODELS
 CONTRAST_MODEL = ENGLISH_ONLY  # the same English recipe on the English-only base
 K = 5
 LANGUAGES = {lang.code: lang.name for lang in L.map_languages()}
@@ -111,7 +110,7 @@ def build_map(models_dir: str | Path | None = None, limit: int | None = None, ou
     t0 = time.perf_counter()
     reviews = map_reviews(limit)
     texts = [r.body for r in reviews]
-    engine = Engine(models_dir, names=MAP_MODELS)
+    engine = Engine(models_dir, names=MAIN_MODELS)
     vecs = pooled_vectors(engine, texts)
     result: dict = {
         "about": "2-D PCA (one per model) of the mean-pooled top states each model's rating head reads, for the "
@@ -122,7 +121,7 @@ def build_map(models_dir: str | Path | None = None, limit: int | None = None, ou
                     "polarity": [r.polarity for r in reviews], "split": [r.split for r in reviews]},
         "models": {},
     }
-    for n in MAP_MODELS:
+    for n in MAIN_MODELS:
         proj = fit_projection(vecs[n])
         xy = project(vecs[n], proj)
         result["models"][n] = {"folder": engine.dirs[n].name, "adapter_sha1": adapter_fingerprint(engine.dirs[n]),

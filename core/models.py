@@ -15,15 +15,14 @@ Why this shape
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .title_words import ModelDirError, title_hash
 
 STAR_LABELS = (1, 2, 3, 4, 5)
 NEG_STARS = (0, 1)  # indices of 1 and 2 stars
@@ -190,33 +189,12 @@ def polarity_from_probs(probs: list[float]) -> str:
     return "positive" if pos >= neg else "negative"
 
 
-# ----------------------------------------------------------------------------- title bookkeeping
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def normalize_title(title: str) -> str:
-    t = unicodedata.normalize("NFKC", title or "").casefold()
-    return " ".join(_WORD.findall(t))
-
-
-def title_hash(title: str) -> str:
-    return hashlib.sha1(normalize_title(title).encode()).hexdigest()[:16]
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(unicodedata.normalize("NFKC", text or "").casefold())
-
-
 # ----------------------------------------------------------------------------- save / load
 ADAPTER_DIR = "adapter"
 HEADS_FILE = "heads.safetensors"
 DECODER_CONFIG = "decoder_config.json"
 SETTINGS_FILE = "review_model.json"
 TITLES_FILE = "train_titles.sha1.json"
-
-
-class ModelDirError(RuntimeError):
-    """A model directory that is missing or broken; the message says what to do."""
 
 
 def save_model(out: Path, peft_model, adapter_name: str, heads: ReviewHeads, settings: ModelSettings,

@@ -29,8 +29,6 @@ from torch import nn
 
 from .settings import current
 
-from .settings import current
-
 GRAPH_VERSION = 5  # bump when the exported graphs change, so cached ones are rebuilt
 
 

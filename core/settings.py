@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = ROOT / "assets" / "models"
 
 
-def _setting(env: str, default, help: str):
-    return field(default=default, metadata={"env": env, "help": help})
+def _setting(env: str, default, help: str, choice: bool = False):
+    """`choice`: one of a few words, compared case-insensitively (`Torch` is `torch`)."""
+    return field(default=default, metadata={"env": env, "help": help, "choice": choice})
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -38,12 +39,14 @@ class Settings:
     generator_base: str | None = _setting("CROSSLINGUAL_GENERATOR_BASE", None,
                                           "title generator's base: hub id or local dir (default: the PyPI GGUF)")
     generator_engine: str = _setting("CROSSLINGUAL_GENERATOR_ENGINE", "llama",
-                                     "`torch` runs the title adapters in PyTorch instead of llama.cpp")
+                                     "`torch` runs the title adapters in PyTorch instead of llama.cpp",
+                                     choice=True)
     generator_threads: int = _setting("CROSSLINGUAL_GENERATOR_THREADS", 0,
                                       "llama.cpp's and its output layer's threads (0: the usable cores)")
     generator_int8: bool = _setting("CROSSLINGUAL_GENERATOR_INT8", True,
                                     "`0`: the PyTorch engine scores its output layer in float32")
-    runtime: str = _setting("CROSSLINGUAL_RUNTIME", "onnx", "`torch` runs the encoder and seed decoder in PyTorch")
+    runtime: str = _setting("CROSSLINGUAL_RUNTIME", "onnx", "`torch` runs the encoder and seed decoder in PyTorch",
+                           choice=True)
     title_shortlist: bool = _setting("CROSSLINGUAL_TITLE_SHORTLIST", True,
                                      "`0`: the seed decoder decodes over its full vocabulary")
     cache: Path | None = _setting("CROSSLINGUAL_CACHE", None,
@@ -61,7 +64,7 @@ class Settings:
         values: dict = {}
         for f in fields(cls):
             name = f.metadata["env"]
-            if f.name == "model_dirs":
+            if f.name == "model_dirs":  # every other CROSSLINGUAL_* variable, below
                 continue
             raw = env.get(name)
             if f.type in ("bool",):
@@ -73,9 +76,10 @@ class Settings:
             elif f.type in ("Path", "Path | None"):
                 values[f.name] = Path(raw)
             else:
-                values[f.name] = raw.strip()
-        values["generator_engine"] = values.get("generator_engine", "llama").lower()
-        values["runtime"] = values.get("runtime", "onnx").lower()
+                values[f.name] = raw.strip().lower() if f.metadata["choice"] else raw.strip()
+        if "cache" not in values:
+            xdg = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+            values["cache"] = Path(xdg) / "crosslingual-review-lab"
         prefix = "CROSSLINGUAL_"
         known = {f.metadata["env"] for f in fields(cls)}
         values["model_dirs"] = {k[len(prefix):].lower(): Path(v) for k, v in env.items()
@@ -83,10 +87,8 @@ class Settings:
         return cls(**values)
 
     def cache_root(self) -> Path:
-        """User-level cache: CROSSLINGUAL_CACHE, else $XDG_CACHE_HOME/crosslingual-review-lab."""
-        if self.cache is not None:
-            return self.cache
-        return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "crosslingual-review-lab"
+        """User-level cache: CROSSLINGUAL_CACHE, else $XDG_CACHE_HOME/crosslingual-review-lab (set by from_env)."""
+        return self.cache
 
     def model_dir(self, name: str, models_dir: str | os.PathLike | None = None) -> Path:
         """One model's folder: CROSSLINGUAL_<NAME> if set, else <models_dir or CROSSLINGUAL_MODELS>/<name>."""

@@ -6,7 +6,7 @@ call these, so a title counted as copied in the report is the one the page marks
 from __future__ import annotations
 
 from . import langid, languages
-from .models import title_hash, words
+from .title_words import title_hash, words
 from .results import TitleOutput
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from core import compare
-from core.explain import MAP_MODELS, map_frame, map_reviews, neighbour_agreement, nearest, pooled_vectors
+from core.explain import map_frame, map_reviews, neighbour_agreement, nearest, pooled_vectors
 from core.map_projection import MAP_PATH, load_map, load_projections
 from core.names import ENGLISH_ONLY as ENGLISH_ONLY_MODEL
+from core.names import MAIN_MODELS
 
 ROOT = MAP_PATH.parent.parent.parent
 GERMAN = "Leider eine totale Enttäuschung. Die Kaffeemühle war nach zwei Wochen defekt, der Händler antwortet nicht."
@@ -29,7 +30,7 @@ def texts():
 
 def test_the_shipped_map_is_small_and_covers_both_models(shipped):
     assert MAP_PATH.stat().st_size < 200_000
-    assert set(shipped["models"]) == set(MAP_MODELS)
+    assert set(shipped["models"]) == set(MAIN_MODELS)
     n = len(shipped["reviews"]["ids"])
     assert n == 480 and set(shipped["reviews"]["language"]) == {"en", "de"}
     for b in shipped["models"].values():
@@ -37,7 +38,7 @@ def test_the_shipped_map_is_small_and_covers_both_models(shipped):
 
 
 def test_the_engine_loads_the_map_for_the_shipped_models(engine):
-    assert set(engine.map_projection) == set(MAP_MODELS), \
+    assert set(engine.map_projection) == set(MAIN_MODELS), \
         "the map was built from other adapter files: run `python -m core explain --build`"
 
 
@@ -46,7 +47,7 @@ def test_shipped_points_match_what_the_current_engine_projects(engine, shipped, 
     ids = shipped["reviews"]["ids"]
     pick = [0, 1, 2, len(ids) // 2, len(ids) // 2 + 1, len(ids) - 1]  # English and German
     rows = engine.run([texts[ids[i]] for i in pick], titles=False)
-    for n in MAP_MODELS:
+    for n in MAIN_MODELS:
         stored = np.asarray([shipped["models"][n]["xy"][i] for i in pick])
         now = np.asarray([r["map_xy"] for r in rows[n]])
         assert np.abs(now - stored).max() < 1e-3, (n, now, stored)
@@ -54,8 +55,8 @@ def test_shipped_points_match_what_the_current_engine_projects(engine, shipped, 
 
 def test_a_german_review_comes_back_with_its_point_on_both_maps(engine, shipped):
     d = compare(GERMAN, engine=engine).to_dict()
-    assert set(d["models"]) == set(MAP_MODELS)  # the default output keeps its two models
-    for n in MAP_MODELS:
+    assert set(d["models"]) == set(MAIN_MODELS)  # the default output keeps its two models
+    for n in MAIN_MODELS:
         x, y = d["models"][n]["map_xy"]
         pts = np.asarray(shipped["models"][n]["xy"])
         lo, hi = pts.min(0), pts.max(0)
@@ -77,7 +78,7 @@ def test_the_stored_neighbour_share_is_what_the_function_recomputes(engine, ship
     en = [i for i, lang in enumerate(rv["language"]) if lang == "en"]
     de = [i for i, lang in enumerate(rv["language"]) if lang == "de"]
     queries = [de[0], de[len(de) // 2], de[-1]]
-    for n in MAP_MODELS:
+    for n in MAIN_MODELS:
         nb = shipped["models"][n]["neighbours"]
         flags = [c == "1" for c in nb["agrees"]]
         assert len(flags) == nb["n"] == len(de) == len(nb["nearest"])
@@ -113,11 +114,11 @@ def test_explain_build_writes_a_map_for_other_models(tiny_models, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     m = json.loads((tmp_path / "embedding_map.json").read_text())
     assert len(m["reviews"]["ids"]) == 12 and m["contrast"] == {}
-    for n in MAP_MODELS:
+    for n in MAIN_MODELS:
         assert len(m["models"][n]["xy"]) == 12 and m["models"][n]["neighbours"]["n"] == 6
-    dirs = {n: tiny_models / n for n in MAP_MODELS}
+    dirs = {n: tiny_models / n for n in MAIN_MODELS}
     assert load_projections(dirs) == {}  # the shipped map does not fit other adapters: no stale points
-    assert set(load_projections(dirs, tmp_path / "embedding_map.json")) == set(MAP_MODELS)
+    assert set(load_projections(dirs, tmp_path / "embedding_map.json")) == set(MAIN_MODELS)
 
 
 # ----------------------------------------------------------------------------- the English-only third model
@@ -125,8 +126,8 @@ def test_the_english_only_model_is_added_only_when_asked(engine):
     plain = compare(GERMAN, engine=engine).to_dict()
     more = compare(GERMAN, engine=engine, english_only=True).to_dict()
     assert ENGLISH_ONLY_MODEL not in plain["models"]
-    assert set(more["models"]) == set(MAP_MODELS) | {ENGLISH_ONLY_MODEL}
-    for n in MAP_MODELS:
+    assert set(more["models"]) == set(MAIN_MODELS) | {ENGLISH_ONLY_MODEL}
+    for n in MAIN_MODELS:
         assert more["models"][n] == plain["models"][n]
     m = more["models"][ENGLISH_ONLY_MODEL]
     assert m["error"] is None and m["stars"] in range(1, 6) and m["polarity"] in ("positive", "negative")

@@ -45,3 +45,9 @@ def test_settings_parse_the_environment_as_documented():
     assert s.model_dir("en_trained") == Path("/tmp/x") and s.model_dir("de_finetuned") == s.models / "de_finetuned"
     d = Settings.from_env({})
     assert (d.generator_int8, d.queue_size, d.runtime, d.generator_engine, d.server_port) == (True, 64, "onnx", "llama", 7860)
+
+
+def test_cache_folder_follows_the_given_environment_not_the_process_one():
+    assert Settings.from_env({"XDG_CACHE_HOME": "/srv/c"}).cache_root() == Path("/srv/c/crosslingual-review-lab")
+    assert Settings.from_env({"CROSSLINGUAL_CACHE": "/data/x"}).cache_root() == Path("/data/x")
+    assert Settings.from_env({"CROSSLINGUAL_GENERATOR_ENGINE": " Torch "}).generator_engine == "torch"

@@ -21,7 +21,7 @@ def without(tmp_path, keys: tuple[str, ...]):
 @pytest.mark.parametrize("engine_setting", ["llama", "torch"])
 def test_a_settings_file_without_its_decoding_settings_is_an_error_not_a_greedy_decode(tmp_path, monkeypatch,
                                                                                           engine_setting):
-    from core.models import ModelDirError
+    from core.title_words import ModelDirError
     from core.titles import load_generator
 
     monkeypatch.setenv("CROSSLINGUAL_GENERATOR_ENGINE", engine_setting)

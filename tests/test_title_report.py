@@ -4,7 +4,7 @@ import torch
 
 from core import data as D
 from core.evaluate import nearest_titles, title_block
-from core.models import title_hash
+from core.title_words import title_hash
 
 
 def R(uid, split, title, body, lang="de"):

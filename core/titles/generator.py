@@ -68,7 +68,7 @@ class GeneratorSettings:
     def from_json(cls, d: dict, source: Path | str = SETTINGS_FILE) -> "GeneratorSettings":
         """`source` names the file in the error for one without its decoding settings: decoding it greedily, as
         before they were settings, would quietly give other titles than the ones the model was chosen by."""
-        from ..models import ModelDirError
+        from ..title_words import ModelDirError
 
         missing = [k for k in REQUIRED_DECODING if k not in d]
         if missing:
@@ -85,7 +85,7 @@ class GeneratorSettings:
     @classmethod
     def read(cls, model_dir: Path) -> "GeneratorSettings":
         """A model folder's settings; every way the file can be missing or wrong is a ModelDirError."""
-        from ..models import ModelDirError
+        from ..title_words import ModelDirError
 
         p = Path(model_dir) / SETTINGS_FILE
         if not p.exists():

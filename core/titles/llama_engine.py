@@ -163,7 +163,7 @@ class LlamaTitles(TitleModels):
 
     def add(self, name: str, model_dir: Path) -> None:
         """Load one more model's adapter (the optional zero-shot column): a few MB, no second base."""
-        from ..models import ModelDirError
+        from ..title_words import ModelDirError
 
         model_dir = Path(model_dir)
         if name not in self.settings:

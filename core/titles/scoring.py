@@ -11,7 +11,7 @@ from collections import Counter
 
 from .. import langid
 from .. import metrics as M
-from ..models import words
+from ..title_words import words
 
 # which titles count for each language share, given a title's detected language `g` and the review's `lang`
 LANGUAGE_SHARES = {

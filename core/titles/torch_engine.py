@@ -252,7 +252,7 @@ class GemmaTitles(TitleModels):
 
     def add(self, name: str, model_dir: Path) -> None:
         """Load one more model's adapter (its settings must share the base)."""
-        from ..models import ModelDirError
+        from ..title_words import ModelDirError
 
         if name not in self.settings:
             self._read_settings({name: model_dir})
