@@ -1,8 +1,9 @@
 """The engine: both models loaded once, and one `run` that every path goes through.
 
 One copy of the base, two LoRA adapters, two sets of heads. The frozen trunk runs once per request and serves
-both models; each model's top layers are a copy with its LoRA adapter merged in. A first-come, first-served lock
-serialises inference: on a 2-core machine one request at a time already uses both cores. `compare`
+both models; each model's top layers are a copy with its LoRA adapter merged in. Two first-come, first-served
+locks serialise inference, one for the encoder step and one for the generator's titles: on a 2-core machine one
+request at a time already uses both cores, and a rating must not wait behind a classmate's title. `compare`
 (core/inference.py) turns a `run` row into the contract's answer; compare, batch, evaluate, the CLI and the API
 all call `run`, so the same review gets the same answer on every path.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 from . import langid, ort_backend
+from .answer_cache import AnswerCache
 from .fair_lock import FairLock
 from .map_projection import load_projections
 from .models import (STAR_LABELS, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
@@ -80,7 +82,12 @@ class Engine:
         if ort_backend.wanted():
             self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
+        # Two locks, so a rating never waits behind a title: `lock` for the encoder and the seed decoder (about
+        # 100-150 ms a review), `title_lock` for the generator (about a second a review). Each serves in arrival
+        # order; a review's two steps take them one after the other.
         self.lock = FairLock()
+        self.title_lock = FairLock()
+        self.answers = AnswerCache(cfg.answer_cache)  # this engine's answers (core/answer_cache.py)
         if any(self.settings[n].with_titles for n in names):  # after the encoder: a broken folder fails first
             self.generator = self._load_generator(dirs)
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
@@ -121,7 +128,7 @@ class Engine:
         <models>/<name>; its training titles are `like`'s (for the "seen in training" badge)."""
         if self.generator is None:
             raise ModelDirError(self.generator_note or "no title generator loaded")
-        with self.lock:
+        with self.title_lock:
             if name in self.generator.names:
                 return
             d = current().model_dir(name, self.models_dir)
@@ -150,13 +157,13 @@ class Engine:
     @contextlib.contextmanager
     def use_generator(self, generator: TitleGenerator):
         """Titles from `generator` instead of the engine's own inside the block (the bench's other engines and
-        baselines, over the same ratings and seed titles); swapped under the engine's lock."""
-        with self.lock:
+        baselines, over the same ratings and seed titles); swapped under the title lock."""
+        with self.title_lock:
             mine, self.generator = self.generator, generator
         try:
             yield self
         finally:
-            with self.lock:
+            with self.title_lock:
                 self.generator = mine
 
     # -- pieces -------------------------------------------------------------------------------------
@@ -176,9 +183,9 @@ class Engine:
         Titles are decoded one review at a time on every path (compare, batch, evaluate), so a review's titles
         never depend on what else is in its batch: the seed decoder's shortlist is that review's own tokens, and
         the generator decodes each prompt alone. `title` is the generator's, `encoder_decoder_title` the seed
-        decoder's (an `..._error` key instead when one failed). The generator takes the engine's lock once per
-        review, so a classmate's comparison waits for one title, not for a whole batch. `generator=False` leaves
-        out the generator's titles (the seed decoder's only)."""
+        decoder's (an `..._error` key instead when one failed). The generator takes `title_lock` once per review,
+        so a classmate's comparison waits for one title, not for a whole batch, and a rating waits for no title.
+        `generator=False` leaves out the generator's titles (the seed decoder's only; `write_titles` adds them)."""
         names = names or self.names
         fail = fail or {}
         with self.lock:
@@ -193,7 +200,18 @@ class Engine:
                                         enc.input_ids[j:j + 1, :L], fail)
                 for n, (key, value) in done.items():
                     out[n][j][key] = value
-        gen = [n for n in names if titles and generator and self.generator is not None and n in self.generator.names]
+        if titles and generator:
+            self.write_titles(texts, out, names, fail, languages)
+        return out
+
+    def write_titles(self, texts: list[str], out: dict[str, list[dict]], names: tuple[str, ...] | None = None,
+                     fail: dict[str, Exception] | None = None, languages: list[str] | None = None) -> None:
+        """The generator's titles into `out`'s rows (from `run(..., generator=False)`), one review at a time under
+        `title_lock`: the second step of a comparison, which `run` also takes. Each model's prompt gets its own
+        rating's stars from its row, so the step gives the same titles whether it runs at once or later."""
+        names = names or self.names
+        fail = fail or {}
+        gen = [n for n in names if self.generator is not None and n in self.generator.names]
         for j, text in enumerate(texts if gen else []):
             ok = tuple(n for n in gen if n not in fail)
             for n in gen:
@@ -204,7 +222,7 @@ class Engine:
             # each model's own rating, for adapters whose prompt holds the stars (the stars shown beside it)
             stars = {n: stars_of(out[n][j]["star_probs"]) for n in ok if "star_probs" in out[n][j]}
             try:
-                with self.lock:
+                with self.title_lock:
                     got = self.generator.titles(text, ok, lang, stars) if ok else {}
                 for n, t in got.items():
                     out[n][j]["title"] = t
@@ -212,7 +230,6 @@ class Engine:
                 log.exception("title generation failed")
                 for n in ok:
                     out[n][j]["title_error"] = f"title generation failed: {exc}"
-        return out
 
     def _rating_rows(self, n: str, top: torch.Tensor, mask: torch.Tensor, vectors: bool) -> list[dict]:
         pooled = mean_pool(top, mask)

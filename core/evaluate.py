@@ -176,7 +176,7 @@ def variant_titles(engine: Engine, name: str, rows: list[D.Review]) -> dict[str,
         if engine.generator.needs_stars((name,)):  # en_trained's stars, as the zero-shot column gives them
             row = engine.run([r.body], names=(EN_TRAINED,), titles=False)[EN_TRAINED][0]
             stars = {name: stars_of(row["star_probs"])}
-        with engine.lock:
+        with engine.title_lock:
             out[r.uid] = engine.generator.titles(r.body, (name,), lang, stars)[name]
     return out
 

@@ -21,6 +21,11 @@ class FairLock:
             self._cond.wait_for(lambda: self._serving == ticket)
         return self
 
+    def queued(self) -> int:
+        """How many hold or wait for the lock now: what a visitor is told is ahead of them."""
+        with self._cond:
+            return self._next - self._serving
+
     def __exit__(self, *exc) -> None:
         with self._cond:
             self._serving += 1

@@ -61,7 +61,7 @@ def zero_shot_output(text: str, language: str | None = None, engine: Engine | No
         lang = language if language not in (None, "", "auto") else langid.detect(text).language
         row = engine.run([text], names=(EN_TRAINED,), titles=False)[EN_TRAINED][0]
         o = engine.model_output(EN_TRAINED, row, lang, text)
-        with engine.lock:  # en_trained's stars, as for its rating, where the adapter's prompt holds them
+        with engine.title_lock:  # en_trained's stars, as for its rating, where the adapter's prompt holds them
             title = engine.generator.titles(text, (ZERO_SHOT,), lang, {ZERO_SHOT: stars_of(row["star_probs"])})[ZERO_SHOT]
         o.generated = check_title(title, None, lang, text, engine.seen_titles[ZERO_SHOT])
         return o
@@ -70,11 +70,8 @@ def zero_shot_output(text: str, language: str | None = None, engine: Engine | No
         return ModelOutput(error=f"The zero-shot title model is unavailable: {exc}")
 
 
-def compare(text: str, language: str | None = None, engine: Engine | None = None,
-            english_only: bool = False) -> CompareResult:
-    """Detect the language and run both models on one review; `english_only=True` adds the rating of the
-    English-only base's model as `models[ENGLISH_ONLY]` (no title)."""
-    t0 = time.perf_counter()
+def _asked(text: str, language: str | None) -> CompareResult:
+    """The answer before any model: the text as the models read it, its language, and the notes on both."""
     text, cut, note = prepare_text(text)
     guess = langid.detect(text)
     lang, source = guess.language, "detected"
@@ -82,6 +79,31 @@ def compare(text: str, language: str | None = None, engine: Engine | None = None
         lang, source = language, "override"
     result = CompareResult(text=text, language=lang, language_probs=guess.probs, language_note=guess.note,
                            models={}, language_source=source, message=note)
+    result.truncated = cut
+    if lang != "unknown" and lang not in languages.trained_on() and source == "detected":
+        result.language_note = (result.language_note + " " if result.language_note else "") + (
+            f"{langid.language_name(lang)} is zero-shot for both models: neither was trained on it.")
+    return result
+
+
+def _rows(engine: Engine, text: str, lang: str, titles: bool) -> dict[str, dict]:
+    """The engine's row for each model: step one (ratings, seed titles, map point) and, with `titles`, step two
+    (the generator's titles) on top of it, each from the engine's answer cache when it holds them."""
+    def rated() -> dict:
+        return {n: rows[0] for n, rows in engine.run([text], languages=[lang], generator=False).items()}
+
+    def titled() -> dict:
+        rows = {n: [row] for n, row in engine.answers.once(("rated", text, lang), rated).items()}
+        engine.write_titles([text], rows, languages=[lang])
+        return {n: r[0] for n, r in rows.items()}
+
+    return engine.answers.once(("titled" if titles else "rated", text, lang), titled if titles else rated)
+
+
+def _answer(text: str, language: str | None, engine: Engine | None, titles: bool) -> CompareResult:
+    t0 = time.perf_counter()
+    result = _asked(text, language)
+    text, lang = result.text, result.language
     if not text.strip():
         result.message = "Please enter a review: the text is empty."
         result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 1)
@@ -90,17 +112,39 @@ def compare(text: str, language: str | None = None, engine: Engine | None = None
     s = engine.settings[engine.names[0]]
     n_tokens = len(engine.tokenizer(s.prefix + text[:MAX_CHARS], add_special_tokens=True)["input_ids"])
     result.n_tokens = n_tokens
-    if cut or n_tokens > s.max_input_tokens:
+    if result.truncated or n_tokens > s.max_input_tokens:
         result.truncated = True
         result.message = (f"The review is long ({n_tokens:,} tokens): the models read only its first "
                           f"{s.max_input_tokens} tokens.").strip()
-    if lang != "unknown" and lang not in languages.trained_on() and source == "detected":
-        result.language_note = (result.language_note + " " if result.language_note else "") + (
-            f"{langid.language_name(lang)} is zero-shot for both models: neither was trained on it.")
-    rows = engine.run([text], languages=[lang])
+    rows = _rows(engine, text, lang, titles)
     for n in engine.names:
-        result.models[n] = engine.model_output(n, rows[n][0], lang, text)
-    if english_only:
-        result.models[ENGLISH_ONLY] = english_only_output(text, engine.models_dir)
+        result.models[n] = engine.model_output(n, rows[n], lang, text)
+        if not titles and engine.generator is not None and n in engine.generator.names:
+            result.models[n].generated = None  # step two writes it
     result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 1)
+    return result
+
+
+def rate(text: str, language: str | None = None, engine: Engine | None = None) -> CompareResult:
+    """Step one of a comparison, what a visitor sees at once: the language, both ratings, the seed setup's
+    titles and the map point. Each model's main title is None (`compare` writes it; ~100-150 ms here against
+    about a second for the titles on 2 cores)."""
+    return _answer(text, language, engine, titles=False)
+
+
+def titles_ahead(engine: Engine | None = None) -> int:
+    """Comparisons whose titles are being written or wait to be, now: what the page says is ahead of a review."""
+    return (engine or get_engine()).title_lock.queued()
+
+
+def compare(text: str, language: str | None = None, engine: Engine | None = None,
+            english_only: bool = False) -> CompareResult:
+    """Detect the language and run both models on one review; `english_only=True` adds the rating of the
+    English-only base's model as `models[ENGLISH_ONLY]` (no title). The same text and language are answered
+    from the engine's answer cache (core/answer_cache.py) after the first time."""
+    t0 = time.perf_counter()
+    result = _answer(text, language, engine, titles=True)
+    if english_only and result.models:
+        result.models[ENGLISH_ONLY] = english_only_output(result.text, (engine or get_engine()).models_dir)
+        result.elapsed_ms = round((time.perf_counter() - t0) * 1000, 1)
     return result

@@ -31,15 +31,15 @@ class ModelOutput:
     stars: int | None = None
     star_probs: dict[str, float] = field(default_factory=dict)
     polarity: str | None = None
-    generated: TitleOutput = field(default_factory=TitleOutput)
+    generated: TitleOutput | None = field(default_factory=TitleOutput)  # None: not written yet (`rate`)
     error: str | None = None
     map_xy: list[float] | None = None  # where the rating head puts the review on the "Why?" map (core/explain.py)
     encoder_decoder: TitleOutput | None = None
 
     def to_dict(self) -> dict:
         """The contract's shape: the main title's fields flat on the model, then `error`, `map_xy` and the seed
-        title nested."""
-        title = asdict(self.generated)
+        title nested. A title not written yet (`rate`'s answer) is `"title": None` without the checks' keys."""
+        title = asdict(self.generated) if self.generated is not None else {"title": None, "error": None}
         title_error = title.pop("error")
         return {"stars": self.stars, "star_probs": self.star_probs, "polarity": self.polarity, **title,
                 "error": self.error if self.error is not None else title_error, "map_xy": self.map_xy,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from .inference import compare, english_only_output, zero_shot_output
+from .inference import compare, english_only_output, rate, titles_ahead, zero_shot_output
 
 log = logging.getLogger(__name__)
 
@@ -16,14 +16,27 @@ def _language(language: str | None) -> str | None:
     return None if language in (None, "", "auto") else language
 
 
+def _failed(doing: str, exc: Exception) -> dict:
+    log.exception("%s failed", doing)
+    return {"language": "unknown", "language_probs": {}, "language_note": "", "models": {},
+            "message": f"Something went wrong while {doing}: {type(exc).__name__}: {exc}"}
+
+
 def compare_dict(text, language: str | None = None) -> dict:
     """`compare(...).to_dict()`, or a result carrying a clear message instead of a traceback."""
     try:
         return compare(text, language=_language(language)).to_dict()
     except Exception as exc:  # noqa: BLE001 - the UI must stay up; the log keeps the traceback
-        log.exception("compare failed")
-        return {"language": "unknown", "language_probs": {}, "language_note": "", "models": {},
-                "message": f"Something went wrong while comparing: {type(exc).__name__}: {exc}"}
+        return _failed("comparing", exc)
+
+
+def rate_dict(text, language: str | None = None) -> dict:
+    """Step one, what `/rate` answers: `compare_dict`'s shape with each main title None (not written yet), plus
+    `titles_ahead`, how many comparisons' titles are being written before this one's can start."""
+    try:
+        return {**rate(text, language=_language(language)).to_dict(), "titles_ahead": titles_ahead()}
+    except Exception as exc:  # noqa: BLE001 - the UI must stay up; the log keeps the traceback
+        return _failed("rating", exc)
 
 
 def english_only_dict(text) -> dict:

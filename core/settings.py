@@ -52,6 +52,8 @@ class Settings:
     cache: Path | None = _setting("CROSSLINGUAL_CACHE", None,
                                   "converted bases, ONNX graphs, corpora (default ~/.cache/crosslingual-review-lab)")
     queue_size: int = _setting("CROSSLINGUAL_QUEUE_SIZE", 64, "requests that may wait in the page's queue")
+    answer_cache: int = _setting("CROSSLINGUAL_ANSWER_CACHE", 256,
+                                 "reviews whose answers are kept in memory (same text, language and models; 0: off)")
     server_name: str = _setting("GRADIO_SERVER_NAME", "127.0.0.1", "address the page listens on")
     server_port: int = _setting("GRADIO_SERVER_PORT", 7860, "port the page listens on")
     model_dirs: dict[str, Path] = field(default_factory=dict, metadata={

@@ -70,13 +70,17 @@ def star_bars(out: dict) -> str:
     return f"<div class='star-probs'>{rows}</div>"
 
 
-def title_html(out: dict, input_lang: str) -> str:
+def title_html(out: dict, input_lang: str, ahead: int | None = None) -> str:
     """The main title (the pretrained generator's), its badge and language, then the seed's encoder-decoder title
-    as a smaller second line with its own badge."""
+    as a smaller second line with its own badge. A title not written yet (step one's answer) is a placeholder
+    saying so, and how many comparisons' titles are ahead of it (`ahead`)."""
     if not out:
         return ""
     if out.get("error"):
         main = f"<div class='title-error'>⚠️ {html.escape(out['error'])}</div>"
+    elif out.get("title") is None and "title_badge" not in out:
+        wait = f" {ahead} comparison{'s' if ahead != 1 else ''} ahead of this one." if ahead else ""
+        main = f"<div class='title-pending'>✍️ The title is being written…{wait}</div>"
     else:
         main = (f"<div class='gen-title'>“{html.escape(out.get('title') or '')}”</div>"
                 + _badge_line(out, input_lang))
@@ -113,27 +117,43 @@ def status_text(res: dict) -> str:
     return "  \n".join(html.escape(p) for p in parts)
 
 
-def build_demo(compare_fn=None) -> gr.Blocks:
-    """Build the page. `compare_fn(text, language) -> dict` defaults to core's contract (loaded lazily)."""
+def build_demo(compare_fn=None, rate_fn=None) -> gr.Blocks:
+    """Build the page. `compare_fn(text, language) -> dict` and `rate_fn(text, language) -> dict` (step one: the
+    same answer without the main titles) default to core's contract (loaded lazily)."""
     if compare_fn is None:
         from core.service import compare_dict as compare_fn  # noqa: N813
+    if rate_fn is None:
+        from core.service import rate_dict as rate_fn  # noqa: N813
 
     def on_compare(text, language):
         return compare_fn(text, language)
 
-    def on_english_only(text, on):
-        """The optional third column, run after the main comparison (the public `compare` API is unchanged)."""
+    def on_rate(text, language):
+        """Step one: ratings, language, seed titles, map point, at once. `asked` keeps what was sent, so the
+        later steps answer this review even if the textbox is edited meanwhile."""
+        return rate_fn(text, language), {"text": text, "language": language}
+
+    def on_titles(asked):
+        """Step two: the whole answer, the ratings from the answer cache and the main titles written now."""
+        if not asked or not str(asked.get("text") or "").strip():
+            return gr.skip()
+        return compare_fn(asked["text"], asked["language"])
+
+    def on_english_only(asked, on):
+        """The optional third column, run after the ratings (the public `compare` API is unchanged)."""
         from core.service import english_only_dict
 
+        text = (asked or {}).get("text")
         if not on or not str(text or "").strip():
             return "", "", None
         m = english_only_dict(text)
         return stars_line(m), (f"⚠️ {html.escape(m['error'])}" if m.get("error") else ""), star_bars(m)
 
-    def on_zero_shot(text, language, on):
-        """The optional zero-shot column, run after the main comparison (the public `compare` API is unchanged)."""
+    def on_zero_shot(asked, on):
+        """The optional zero-shot column, run after the ratings (the public `compare` API is unchanged)."""
         from core.service import zero_shot_dict
 
+        text, language = (asked or {}).get("text"), (asked or {}).get("language")
         if not on or not str(text or "").strip():
             return "", "", ""
         m = zero_shot_dict(text, language)
@@ -150,7 +170,7 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                 + (" (set by you)" if res.get("language_source") == "override" else ""), status_text(res)]
         for key, _ in COLUMNS:
             m = (res.get("models") or {}).get(key) or {}
-            outs += [stars_line(m), title_html(m, lang), star_bars(m)]
+            outs += [stars_line(m), title_html(m, lang, res.get("titles_ahead")), star_bars(m)]
         return outs
 
     with gr.Blocks(title="Cross-lingual Review Lab") as demo:
@@ -230,14 +250,19 @@ def build_demo(compare_fn=None) -> gr.Blocks:
                 evidence_tab()
 
         outputs = [detected, detected_md, status] + cols
-        for ev in (button.click(on_compare, [text, language], raw, api_name="compare", concurrency_limit=2,
-                                concurrency_id="models"),
-                   text.submit(on_compare, [text, language], raw, api_visibility="private", concurrency_limit=2,
-                               concurrency_id="models")):
-            ev.then(on_english_only, [text, english_only], third_outs, api_visibility="private", concurrency_limit=2,
-                    concurrency_id="models")
-            ev.then(on_zero_shot, [text, language, zero_shot], fourth_outs, api_visibility="private",
-                    concurrency_limit=2, concurrency_id="models")
+        asked = gr.State(None)  # the text and language this comparison was asked for
+        # Step one at once (the encoder: ~0.1 s); step two, the main titles (~1 s each, one review at a time),
+        # then fills the same columns. Ratings and titles queue apart, so a rating never waits behind titles.
+        step_one = dict(fn=on_rate, inputs=[text, language], outputs=[raw, asked], concurrency_limit=4,
+                        concurrency_id="ratings")
+        for ev in (button.click(**step_one, api_name="rate"), text.submit(**step_one, api_visibility="private")):
+            ev.then(on_titles, asked, raw, api_visibility="private", concurrency_limit=2, concurrency_id="titles",
+                    show_progress="hidden")
+            ev.then(on_english_only, [asked, english_only], third_outs, api_visibility="private",
+                    concurrency_limit=4, concurrency_id="ratings")
+            ev.then(on_zero_shot, [asked, zero_shot], fourth_outs, api_visibility="private", concurrency_limit=2,
+                    concurrency_id="titles")
+        gr.api(on_compare_api(compare_fn), api_name="compare", concurrency_limit=2, concurrency_id="titles")
         english_only.change(lambda on: gr.Column(visible=bool(on)), english_only, third, api_visibility="private",
                             queue=False)
         zero_shot.change(lambda on: gr.Column(visible=bool(on)), zero_shot, fourth, api_visibility="private",
@@ -246,6 +271,14 @@ def build_demo(compare_fn=None) -> gr.Blocks:
         raw.change(map_view, raw, maps, api_visibility="private", queue=False)
         raw.change(token_view, text, [tok_stats, tok_multi, tok_en], api_visibility="private", queue=False)
     return demo
+
+
+def on_compare_api(compare_fn):
+    """`/compare` for API clients: the whole answer in one call, as before the page had two steps."""
+    def compare(text: str, language: str = "auto") -> dict:
+        """Both models' ratings and titles for one review (JSON contract: README, "API")."""
+        return compare_fn(text, language)
+    return compare
 
 
 def map_intro(m: dict | None) -> str:
@@ -315,6 +348,7 @@ CSS = """
 .badge-accidental_translation {background: #ffe3c2;} .badge-copied {background: #fff4b3;}
 .badge-seen_in_training {background: #f3d9ff;} .badge-same_language {background: #d7f5dd;}
 .title-lang {color: #555; font-size: .9em;} .title-error {color: #b00020;}
+.title-pending {color: #666; font-style: italic; margin: .4em 0;}
 .seed-title {margin-top: .6em; padding-top: .4em; border-top: 1px dashed #ccc; font-size: .92em; color: #333;}
 .seed-label {font-size: .8em; color: #777;} .badge-small {font-size: .8em; padding: .05em .5em;}
 .star-probs {margin-top: .3em;} .star-row {display: flex; align-items: center; gap: .5em; font-size: .9em;}
