@@ -112,7 +112,10 @@ def status_text(res: dict) -> str:
         parts.append(f"Warning: {res['message']}")
     if res.get("language_note"):
         parts.append(f"Note: {res['language_note']}")
-    if res.get("models"):
+    if any(m.get("title", "") is None for m in (res.get("models") or {}).values()):
+        parts.append(f"Rated in {res.get('elapsed_ms', 0):.0f} ms ({res.get('n_tokens', 0)} tokens); "
+                     "the titles are being written.")
+    elif res.get("models"):
         parts.append(f"Compared in {res.get('elapsed_ms', 0):.0f} ms ({res.get('n_tokens', 0)} tokens).")
     return "  \n".join(html.escape(p) for p in parts)
 

@@ -85,3 +85,14 @@ def test_a_ratings_only_batch_takes_every_row_and_writes_no_titles(client):
     assert "700 review" in message and "ratings only" in message
     df = pd.DataFrame(table["data"], columns=table["headers"])
     assert len(df) == 700 and (df["en_trained_title"].fillna("") == "").all()
+
+
+def test_rate_endpoint_answers_ratings_and_language_without_the_main_titles(client):
+    text = "Das Zelt ist in fünf Minuten aufgebaut und bleibt auch bei Regen dicht."
+    r = client.predict(text, "auto", api_name="/rate")
+    d = client.predict(text, "auto", api_name="/compare")
+    assert r["language"] == d["language"] == "de" and isinstance(r["titles_ahead"], int)
+    for name in ("en_trained", "de_finetuned"):
+        assert r["models"][name]["title"] is None and d["models"][name]["title"]
+        assert r["models"][name]["star_probs"] == d["models"][name]["star_probs"]
+        assert r["models"][name]["encoder_decoder"] == d["models"][name]["encoder_decoder"]

@@ -46,6 +46,24 @@ def test_german_review_fills_both_columns_and_the_detected_language(page, tmp_pa
     assert (tmp_path / "compare.png").stat().st_size > 10_000
 
 
+def test_ratings_show_first_with_a_placeholder_then_both_titles_fill_in(page):
+    """Step one (language, both ratings, seed titles) is on screen while the main titles are still being
+    written; then both titles replace the placeholders."""
+    page.locator("#review-text textarea").fill(
+        "Der Staubsauger ist leise und saugt gut, nur der Behälter ist schnell voll. Für die Wohnung reicht er.")
+    page.locator("#compare-btn").click()
+    page.wait_for_function(
+        "document.querySelector('#stars-en_trained').innerText.includes('/5')"
+        " && document.querySelector('#stars-de_finetuned').innerText.includes('/5')"
+        " && document.querySelector('#title-de_finetuned .title-pending')"
+        " && document.querySelector('#title-de_finetuned .seed-title')", timeout=60_000, polling=20)
+    page.wait_for_selector("#title-en_trained .gen-title", timeout=60_000)
+    page.wait_for_selector("#title-de_finetuned .gen-title", timeout=60_000)
+    for key in ("en_trained", "de_finetuned"):
+        assert page.locator(f"#title-{key} .gen-title").inner_text().strip('“” ')
+        assert page.locator(f"#title-{key} .title-pending").count() == 0
+
+
 def test_html_in_the_review_is_shown_as_text_never_run(page):
     page.evaluate("window.__pwned = false")
     page.locator("#review-text textarea").fill('<img src=x onerror="window.__pwned=true"> Tolles Teil, gerne wieder!')
