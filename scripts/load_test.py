@@ -230,7 +230,7 @@ def one_round(a, url: str, texts: list[str], two_step: bool) -> Round:
         c = Client(url, verbose=False)
         t = time.perf_counter()
         try:
-            pasted = "\n".join(" ".join(t.split()) for t in review_texts(40, offset=5000))  # one review a line
+            pasted = "\n".join(" ".join(r.split()) for r in review_texts(40, offset=5000))  # one review a line
             message, *_ = c.submit(None, pasted, "", False, api_name="/batch").result(
                 timeout=max(1.0, deadline - time.time()))
             ok = "40 review" in str(message)
