@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import languages as L
-from .names import DE_FINETUNED, EN_TRAINED, LABELS, MAIN_MODELS
+from .names import DE_FINETUNED, EN_TRAINED, JUDGE, LABELS, MAIN_MODELS
 
 MODEL_LABELS = {n: LABELS[n] for n in MAIN_MODELS}
 GENERATOR_LABELS = {"titles": "pretrained generator (Gemma 3 270M + LoRA)",
@@ -327,7 +327,7 @@ def write_report(report: dict, out: Path) -> None:
           "Shares are percentages with a 95% Wilson interval and the sample size. The detector ceiling is the "
           "title-language detector's rate on the *real* reference titles of the same set: read a model's "
           "'in input language' share against it. Sentiment agreement: does the title's polarity, as "
-          f"`{report.get('title_judge', 'de_finetuned')}`'s rating head reads the title text, match the review's "
+          f"`{report.get('title_judge', JUDGE)}`'s rating head reads the title text, match the review's "
           "label; its ceiling is the same judge on the real reference titles.", "",
           "### The pretrained generator (Gemma 3 270M + a LoRA adapter per model)", "",
           f"Titles decoded {decoding_words(report)} by the app's own engine "
