@@ -14,16 +14,12 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from . import langid
+from .csv_safety import write_csv
 from .data import DataError, length_batches, stars_to_polarity
 from .review_text import prepare_text
 from .names import MAIN_MODELS
 from .tables import (POLARITY_COLUMNS, STARS_COLUMNS, TableRead, column_list, read_table, reference_columns,
                      reference_values)
-
-# With titles, a review costs about a second on 2 CPU cores (`python -m bench`: both generators, both models); the
-# page takes at most as many rows as finish in about ten minutes, so one upload cannot hold a shared Space for an
-# hour. Ratings only (encoder speed) and the command line have no such cap.
-TITLED_ROWS_ON_PAGE = 500
 
 
 # ----------------------------------------------------------------------------- predictions
@@ -38,18 +34,6 @@ def prediction_columns(names: Iterable[str], refs: Iterable[str] = ()) -> list[s
     refs = set(refs)
     cols += [f"ref_{k}" for k in ("stars", "polarity", "title", "language") if k in refs]
     return cols
-
-
-def limit_titled_rows(read: TableRead, limit: int = TITLED_ROWS_ON_PAGE) -> tuple[TableRead, str]:
-    """The first `limit` rows of `read`, and a note saying why and where the rest can be done ("" if all fit)."""
-    n = len(read.df)
-    if n <= limit:
-        return read, ""
-    cut = TableRead(df=read.df.iloc[:limit], column=read.column, notes=list(read.notes),
-                    skipped=list(read.skipped), refs=dict(read.refs))
-    return cut, (f"With titles on, the page compares the first {limit:,} of {n:,} reviews (about ten minutes on "
-                 "this machine). For all of them, switch on 'ratings only', or run "
-                 "`python -m core predict --csv your.csv --out out.csv`.")
 
 
 def predict_table(read: TableRead, engine=None, batch_size: int = 16,
@@ -183,7 +167,8 @@ def _json_safe(records: list[dict]) -> list[dict]:
              for k, v in r.items()} for r in records]
 
 
-def score_labelled(read: TableRead, engine=None, progress: Callable[[int, int], None] | None = None) -> dict:
+def score_labelled(read: TableRead, engine=None, progress: Callable[[int, int], None] | None = None,
+                   titles: bool = True) -> dict:
     """'Score your own data': both models on a file that carries stars or polarity labels.
 
     Refuses a file without labels up front (before minutes of inference) since there would
@@ -194,7 +179,7 @@ def score_labelled(read: TableRead, engine=None, progress: Callable[[int, int], 
         raise DataError("to score your own data the file needs a stars column (" + ", ".join(STARS_COLUMNS)
                         + ") or a polarity column (" + ", ".join(POLARITY_COLUMNS) + "). Columns found: "
                         + column_list([c for c in read.df.columns]) + ".")
-    pred = predict_table(read, engine=engine, progress=progress)
+    pred = predict_table(read, engine=engine, progress=progress, titles=titles)
     names = [c[: -len("_stars")] for c in pred.columns if c.endswith("_stars") and c != "ref_stars"]
     summary = summarize(pred, names)
     return {"summary": _json_safe(summary.to_dict("records")), "n": int(len(pred)), "skipped": list(read.skipped),
@@ -225,7 +210,7 @@ def predict_csv_cli(csv_path: str, column: str | None, out: str | None) -> int:
             pred = predict_table(read, engine=engine, progress=step)
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            pred.to_csv(dest, index=False, encoding="utf-8")
+            write_csv(pred, dest)
         except OSError as exc:
             raise DataError(f"{dest}: cannot write the output ({exc.strerror or exc})") from exc
     except (DataError, ModelDirError) as exc:

@@ -12,8 +12,9 @@ def prepare_text(text) -> tuple[str, bool, str]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     text = str(text)
+    truncated = len(text) > MAX_CHARS
+    text = text[:MAX_CHARS]  # cut first: a 10 MB paste costs no more than a long review
     cleaned = text.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "")
     if cleaned != text:
         note = "Some characters could not be read and were replaced."
-    truncated = len(cleaned) > MAX_CHARS
-    return cleaned[:MAX_CHARS], truncated, note
+    return cleaned, truncated, note

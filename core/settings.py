@@ -54,6 +54,10 @@ class Settings:
     queue_size: int = _setting("CROSSLINGUAL_QUEUE_SIZE", 64, "requests that may wait in the page's queue")
     answer_cache: int = _setting("CROSSLINGUAL_ANSWER_CACHE", 256,
                                  "reviews whose answers are kept in memory (same text, language and models; 0: off)")
+    job_rows: int = _setting("CROSSLINGUAL_JOB_ROWS", 20000,
+                             "reviews one Batch or scoring job from the page or API may rate (`core/budget.py`)")
+    job_titled_rows: int = _setting("CROSSLINGUAL_JOB_TITLED_ROWS", 500,
+                                    "reviews one such job may title (about a second each on 2 cores)")
     server_name: str = _setting("GRADIO_SERVER_NAME", "127.0.0.1", "address the page listens on")
     server_port: int = _setting("GRADIO_SERVER_PORT", 7860, "port the page listens on")
     model_dirs: dict[str, Path] = field(default_factory=dict, metadata={

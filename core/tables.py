@@ -20,6 +20,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from .csv_safety import unescape_column
 from .data import DataError
 from .review_text import MAX_CHARS
 
@@ -205,18 +206,19 @@ def _delimiter_name(d: str | None) -> str:
     return {",": "commas", ";": "semicolons", "\t": "tabs"}.get(d or "", "nothing")
 
 
-def _parse(text: str, delimiter: str | None, name: str, header: bool = True) -> pd.DataFrame:
+def _parse(text: str, delimiter: str | None, name: str, header: bool = True, rows: int = MAX_ROWS):
     """pandas' C parser on the decoded text, every cell as a string.
 
     The header is read as an ordinary row (header=None) on purpose: then a row with more cells than the header is a
     parser error with its line number, where pandas would otherwise drop the extra cells with only a warning or shift
-    them into an index. Blank lines are kept (as empty rows) so they are reported as skipped, not dropped.
+    them into an index. Blank lines are kept (as empty rows) so they are reported as skipped, not dropped. At most
+    2 × `rows` data rows are parsed: a huge file costs no more than a file at the row limit.
     """
     sep = delimiter or "\x1f"  # one column: a separator that never occurs in text
     text = re.sub(r"\A(?:[ \t]*\r?\n)+", "", text)  # blank lines above the header
     try:
         df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                         engine="c", header=None)
+                         engine="c", header=None, nrows=2 * rows + 1)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{name}: the file is empty") from exc
     except (pd.errors.ParserError, csv.Error, ValueError) as exc:
@@ -246,9 +248,7 @@ def _parse(text: str, delimiter: str | None, name: str, header: bool = True) -> 
 
 
 def _is_blank(v) -> bool:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return True
-    s = str(v).strip()
+    s = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v).strip()
     return not s or s.casefold() in MISSING_MARKERS
 
 
@@ -348,13 +348,17 @@ def column_list(cols: list, limit: int = 20) -> str:
     return shown + (f" and {len(cols) - limit} more" if len(cols) > limit else "") if cols else "(none)"
 
 
-def _finish(df: pd.DataFrame, column: str, notes: list[str], name: str) -> TableRead:
-    """Split rows into those to score and those skipped (with reasons), cap at MAX_ROWS, and note the reference
-    columns found."""
+def _finish(df: pd.DataFrame, column: str, notes: list[str], name: str, rows: int = MAX_ROWS) -> TableRead:
+    """Split rows into those to score and those skipped (with reasons), stop at `rows` reviews (nothing after them
+    is visited; `_parse` read at most 2 × `rows`), and note the reference columns found."""
     vals = df[column].tolist()
     skipped: list[dict] = []
     keep: list[int] = []
     for i, v in enumerate(vals):
+        if len(keep) == rows:
+            notes.append(f"Only the first {len(keep):,} reviews were read; the rest of the file was not (a limit of "
+                         f"{rows:,} reviews per file). Split the file to score the rest.")
+            break
         if v is None or (isinstance(v, float) and math.isnan(v)):
             skipped.append({"row": i, "reason": "the text cell is missing (row shorter than the header)"})
         elif not str(v).strip():
@@ -372,10 +376,6 @@ def _finish(df: pd.DataFrame, column: str, notes: list[str], name: str) -> Table
     if not keep:
         raise DataError(f"{name}: no reviews to score: the text column {str(column)!r} is empty in every row"
                         + (f" ({len(skipped)} rows)" if skipped else ", the file has a header but no rows"))
-    if len(keep) > MAX_ROWS:
-        notes.append(f"Only the first {MAX_ROWS:,} reviews were scored; {len(keep) - MAX_ROWS:,} rows were not "
-                     "processed (row limit). Split the file to score the rest.")
-        keep = keep[:MAX_ROWS]
     out = df.iloc[keep].copy()
     out.index = pd.Index(keep, name="row")
     long = sum(len(str(v)) > MAX_CHARS for v in out[column].tolist())
@@ -397,11 +397,11 @@ def _finish(df: pd.DataFrame, column: str, notes: list[str], name: str) -> Table
     return read
 
 
-def read_table(source: str | Path | bytes, column: str | None = None) -> TableRead:
+def read_table(source: str | Path | bytes, column: str | None = None, rows: int = MAX_ROWS) -> TableRead:
     """Read a CSV of reviews (a path or the raw bytes of an upload) and pick the text column.
 
     Raises DataError with a message meant for the user for every unusable file: empty, too large, binary, malformed,
-    too wide, no text column, a missing or numbers-only column.
+    too wide, no text column, a missing or numbers-only column. At most `rows` reviews are read.
     """
     data, name = _load_bytes(source)
     text, notes = decode_bytes(data, name)
@@ -411,18 +411,19 @@ def read_table(source: str | Path | bytes, column: str | None = None) -> TableRe
     if stripped[:200].casefold().startswith(("<!doctype html", "<html", "<?xml")):
         raise DataError(f"{name}: looks like an HTML/XML page, not a CSV file")
     delimiter, _ = sniff_delimiter(text, name)
-    df = _parse(text, delimiter, name)
+    df = _parse(text, delimiter, name, rows=rows)
     if len(df.columns) > MAX_COLUMNS:
         raise DataError(f"{name}: {len(df.columns):,} columns; a review table should have at most {MAX_COLUMNS:,}")
     if delimiter is None and len(df.columns) == 1 and column is None:
         head = str(df.columns[0]).strip()
         if _find([head], TEXT_COLUMN_GUESSES) is None and (len(head) > 40 or len(head.split()) >= 4):
             # A one-column file whose first line reads like a review has no header: keep that line.
-            df = _parse(text, None, name, header=False)
+            df = _parse(text, None, name, header=False, rows=rows)
             notes.append("The file has one column and its first line looks like a review, so it was read "
                          "without a header (column 'text').")
     elif delimiter and delimiter != ",":
         notes.append(f"Cells are separated by {_delimiter_name(delimiter)}.")
+    df = df.apply(unescape_column)  # a cell this lab escaped for spreadsheets reads back as it was
     cols = list(df.columns)
     if column is not None:
         chosen = column if column in cols else _find(cols, [str(column).strip().casefold()])
@@ -433,10 +434,10 @@ def read_table(source: str | Path | bytes, column: str | None = None) -> TableRe
         if _find([chosen], TEXT_COLUMN_GUESSES) is None and len(cols) > 1:
             notes.append(f"Review text was taken from column {str(chosen)!r} (the longest text); "
                          "choose another column if that is wrong.")
-    return _finish(df, chosen, notes, name)
+    return _finish(df, chosen, notes, name, rows)
 
 
-def lines_table(text: str) -> TableRead:
+def lines_table(text: str, rows: int = MAX_ROWS) -> TableRead:
     """Pasted text: one review per non-empty line (blank lines only separate reviews, so they are not reported as
     skipped). Column 'text'."""
     text = str(text or "")
@@ -445,4 +446,4 @@ def lines_table(text: str) -> TableRead:
     lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if ln.strip()]
     if not lines:
         raise DataError("no reviews: paste one review per line")
-    return _finish(pd.DataFrame({"text": lines}), "text", [], "the pasted text")
+    return _finish(pd.DataFrame({"text": lines[: rows + 1]}), "text", [], "the pasted text", rows)

@@ -22,65 +22,53 @@ PLOT_NOTES = {
 }
 
 
-def _message(read_or_none, exc: Exception | None = None) -> str:
-    if exc is not None:
-        return f"⚠️ {html.escape(str(exc))}"
-    lines = []
-    if read_or_none is not None:
-        lines += [f"ℹ️ {html.escape(n)}" for n in read_or_none.notes]
-        if read_or_none.skipped:
-            reasons = {}
-            for s in read_or_none.skipped:
-                reasons[s["reason"]] = reasons.get(s["reason"], 0) + 1
-            lines.append("Skipped " + ", ".join(f"{n} row(s): {html.escape(r)}" for r, n in reasons.items()))
-    return "  \n".join(lines)
+def _notes(notes: list[str]) -> str:
+    return "  \n".join(f"ℹ️ {html.escape(n)}" for n in notes)
+
+
+def _path(file) -> str | None:
+    return None if not file else file if isinstance(file, str) else file.name
 
 
 def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progress=gr.Progress()):
-    """CSV file or pasted lines -> (message, summary table, plot, result table, CSV download)."""
-    from core import batch, tables
+    """CSV file or pasted lines -> (message, summary table, plot, result table, CSV download).
+
+    A generator with one answer: Gradio copies the CSV into its own cache while the answer is sent, and only then
+    does the job resume, so its temporary folder is removed in `finally` (Gradio's `delete_cache` ages its copy)."""
+    from core.budget import page_budget
+    from core.csv_safety import write_csv
     from core.data import DataError
+    from core.jobs import batch_job
     from core.report import batch_summary_figure
 
+    work = tempfile.TemporaryDirectory(prefix="batch-")
     try:
-        if file:
-            read = tables.read_table(Path(file if isinstance(file, str) else file.name), column=column or None)
-        elif pasted and pasted.strip():
-            read = tables.lines_table(pasted)
-        else:
-            raise DataError("Upload a CSV file or paste reviews, one per line.")
-        note = ""
-        if not ratings_only:
-            read, note = batch.limit_titled_rows(read)
         progress(0, desc="Comparing…")
-        table = batch.predict_table(read, titles=not ratings_only,
-                                    progress=lambda done, total: progress(done / max(total, 1),
-                                                                          desc=f"{done}/{total} reviews"))
-        summary = batch.summarize(table)
-        out = Path(tempfile.mkdtemp(prefix="batch-")) / "comparison.csv"
-        table.to_csv(out, index=False)
-        done = f"✅ Compared {len(table)} review(s) in column '{read.column}'" + (
+        job = batch_job(_path(file), pasted, column, titles=not ratings_only, budget=page_budget(),
+                        progress=lambda done, total: progress(done / max(total, 1), desc=f"{done}/{total} reviews"))
+        out = Path(work.name) / "comparison.csv"
+        write_csv(job.table, out)
+        done = f"✅ Compared {len(job.table)} review(s) in column '{job.column}'" + (
             " (ratings only)." if ratings_only else ".")
-        msg = "  \n".join(m for m in (_message(read), html.escape(note)) if m) or done
-        return msg, summary, batch_summary_figure(summary), table, str(out)
+        yield (_notes(job.notes) or done), job.summary, batch_summary_figure(job.summary), job.table, str(out)
     except DataError as exc:
-        return _message(None, exc), None, None, None, None
+        yield f"⚠️ {html.escape(str(exc))}", None, None, None, None
+    finally:
+        work.cleanup()
 
 
 def score_own(file, progress=gr.Progress()):
-    from core import batch, tables
+    from core.budget import page_budget
     from core.data import DataError
+    from core.jobs import score_job
 
     try:
-        if not file:
-            raise DataError("Upload a labelled CSV: a text column plus stars or polarity (optional: title, language).")
-        read = tables.read_table(Path(file if isinstance(file, str) else file.name))
-        res = batch.score_labelled(read, progress=lambda d, t: progress(d / max(t, 1)))
+        res = score_job(_path(file), budget=page_budget(), progress=lambda d, t: progress(d / max(t, 1)))
         import pandas as pd
 
-        return _message(read) or f"✅ Scored {res['n']} review(s).", pd.DataFrame(res["summary"])
+        return _notes(res["notes"]) or f"✅ Scored {res['n']} review(s).", pd.DataFrame(res["summary"])
     except DataError as exc:
-        return _message(None, exc), None
+        return f"⚠️ {html.escape(str(exc))}", None
 
 
 def batch_tab() -> None:

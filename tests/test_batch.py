@@ -138,10 +138,9 @@ def test_empty_rows_are_skipped_with_reasons_and_rows_capped(monkeypatch):
     assert [s["row"] for s in r.skipped] == [1, 2, 3, 4]
     assert all(s["reason"] for s in r.skipped) and r.skipped[1]["reason"] == "blank line"
     assert any("not whole numbers 1-5" in n for n in r.notes)
-    monkeypatch.setattr(T, "MAX_ROWS", 2)
-    capped = T.read_table(b"text\na\nb\nc\nd\n")
+    capped = T.read_table(b"text\na\nb\nc\nd\n", rows=2)
     assert capped.df["text"].tolist() == ["a", "b"]
-    assert any("2 rows were not processed" in n for n in capped.notes)
+    assert any("Only the first 2 reviews were read" in n for n in capped.notes)
 
 
 def test_column_guess_and_pasted_lines():
@@ -234,10 +233,15 @@ def test_ratings_only_skips_both_titles_and_keeps_the_same_stars(batch_engine, p
         assert df[f"{m}_title"].str.len().gt(0).all()
 
 
-def test_with_titles_the_page_takes_only_the_rows_that_finish_in_about_ten_minutes():
+def test_with_titles_a_page_job_takes_only_the_rows_that_finish_in_about_ten_minutes():
+    from core.budget import Budget, fit
+
     read = T.lines_table("\n".join(f"Review number {i}, quite good." for i in range(12)))
-    cut, note = B.limit_titled_rows(read, limit=5)
+    cut, note = fit(read, titles=True, budget=Budget(rows=100, titled_rows=5))
     assert len(cut.df) == 5 and cut.df.index.tolist() == [0, 1, 2, 3, 4]
-    assert "first 5 of 12" in note and "python -m core predict --csv" in note and "ratings only" in note
-    same, none = B.limit_titled_rows(read, limit=12)
+    assert "first 5 of 12" in note and "python -m core predict --csv" in note and "titles off for up to 100" in note
+    same, none = fit(read, titles=True, budget=Budget(rows=100, titled_rows=12))
     assert same is read and none == ""
+    rated, note = fit(read, titles=False, budget=Budget(rows=7, titled_rows=5))
+    assert len(rated.df) == 7 and "at most 7" in note
+
