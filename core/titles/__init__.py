@@ -32,12 +32,23 @@ if TYPE_CHECKING:
 
 def load_generator(dirs: dict[str, Path], base: str | None = None) -> "TitleGenerator":
     """The main title generator for these model folders: llama.cpp where it can run the base (the default
-    PyPI GGUF, llama-cpp-python installed, CROSSLINGUAL_GENERATOR_ENGINE not "torch"), else PyTorch."""
+    PyPI GGUF, llama-cpp-python installed, CROSSLINGUAL_GENERATOR_ENGINE not "torch"), else PyTorch; and PyTorch,
+    with a log line, when llama.cpp fails to load (a build that cannot run here, a damaged cache twice over)."""
+    import logging
+
     from ..settings import current
+    from ..title_words import ModelDirError
     from .gemma_base import is_packaged_base
     from .llama_engine import LlamaTitles, llama_available
     from .torch_engine import GemmaTitles
 
     if current().generator_engine != "torch" and is_packaged_base(base) and llama_available():
-        return LlamaTitles(dirs)
+        try:
+            return LlamaTitles(dirs)
+        except ModelDirError:  # a broken adapter: the PyTorch engine would read the same files
+            raise
+        except Exception as exc:  # noqa: BLE001 - llama.cpp, its bindings and ONNX Runtime raise their own kinds
+            logging.getLogger(__name__).warning(
+                "llama.cpp cannot run the title generator (%s: %s); its titles run in PyTorch instead (slower). "
+                "CROSSLINGUAL_GENERATOR_ENGINE=torch skips this attempt.", type(exc).__name__, exc)
     return GemmaTitles(dirs, base)

