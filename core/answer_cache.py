@@ -10,24 +10,36 @@ from __future__ import annotations
 import copy
 import threading
 from collections import OrderedDict
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Iterable
 
 
 class AnswerCache:
-    """Bounded LRU, safe across the server's threads. `size` 0 keeps nothing."""
+    """Bounded LRU, safe across the server's threads. `size` 0 keeps nothing. Keys are tuples whose second item is
+    the review's text; answers to texts named in `keep` are held apart and never evicted."""
 
     def __init__(self, size: int) -> None:
         self.size = max(0, size)
         self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._kept: dict[Hashable, object] = {}
+        self._kept_texts: set[str] = set()
         self._running: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
         self.hits = self.misses = 0
+
+    def keep(self, texts: Iterable[str]) -> None:
+        """Never evict the answers to these texts: the page's examples, so a click on one stays instant however
+        many classmates' reviews pass through the cache meanwhile."""
+        with self._lock:
+            self._kept_texts.update(texts)
 
     def put(self, key: Hashable, value) -> None:
         if not self.size:
             return
         value = copy.deepcopy(value)
         with self._lock:
+            if isinstance(key, tuple) and len(key) > 1 and key[1] in self._kept_texts:
+                self._kept[key] = value
+                return
             self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self.size:
@@ -40,6 +52,9 @@ class AnswerCache:
             return compute()
         while True:
             with self._lock:
+                if key in self._kept:
+                    self.hits += 1
+                    return copy.deepcopy(self._kept[key])
                 if key in self._items:
                     self._items.move_to_end(key)
                     self.hits += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 from .inference import compare, english_only_output, rate, titles_ahead, zero_shot_output
+from .review_text import prepare_text
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ def rate_dict(text, language: str | None = None) -> dict:
         return {**rate(text, language=_language(language)).to_dict(), "titles_ahead": titles_ahead()}
     except Exception as exc:  # noqa: BLE001 - the UI must stay up; the log keeps the traceback
         return _failed("rating", exc)
+
+
+def keep_answers(texts) -> None:
+    """Answers to these texts (the page's examples) stay in the answer cache for as long as the server runs."""
+    from .engine import get_engine
+
+    get_engine().answers.keep(prepare_text(t)[0] for t in texts)
 
 
 def english_only_dict(text) -> dict:

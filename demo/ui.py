@@ -128,9 +128,6 @@ def build_demo(compare_fn=None, rate_fn=None) -> gr.Blocks:
     if rate_fn is None:
         from core.service import rate_dict as rate_fn  # noqa: N813
 
-    def on_compare(text, language):
-        return compare_fn(text, language)
-
     def on_rate(text, language):
         """Step one: ratings, language, seed titles, map point, at once. `asked` keeps what was sent, so the
         later steps answer this review even if the textbox is edited meanwhile."""
@@ -176,7 +173,8 @@ def build_demo(compare_fn=None, rate_fn=None) -> gr.Blocks:
             outs += [stars_line(m), title_html(m, lang, res.get("titles_ahead")), star_bars(m)]
         return outs
 
-    with gr.Blocks(title="Cross-lingual Review Lab") as demo:
+    # delete_cache: uploads and the Batch tab's downloads leave Gradio's cache after an hour (and at shutdown)
+    with gr.Blocks(title="Cross-lingual Review Lab", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Cross-lingual Review Lab\nTrain on English reviews only: does it work on German? "
                     "Paste a review in any language and compare two models of the same multilingual base.")
         with gr.Accordion("What am I looking at?", open=False):
@@ -244,9 +242,10 @@ def build_demo(compare_fn=None, rate_fn=None) -> gr.Blocks:
                                                 show_legend=False, combine_adjacent=False)
                 with gr.Accordion("Raw result (JSON, same as `python -m core predict`)", open=False):
                     raw = gr.JSON(elem_id="raw-json")
-                gr.Examples([[e["text"], "auto"] for e in EXAMPLES], inputs=[text, language], outputs=raw,
-                            fn=on_compare, cache_examples=True, cache_mode="lazy", run_on_click=True,
-                            label="Examples (11 languages): click one to compare", examples_per_page=14)
+                # An example fills the box and runs the same two steps as the button (below); its answers stay in
+                # the answer cache (app.py), so a second click is instant.
+                examples = gr.Examples([[e["text"], "auto"] for e in EXAMPLES], inputs=[text, language],
+                                       label="Examples (11 languages): click one to compare", examples_per_page=14)
             with gr.Tab("Batch", id="batch"):
                 batch_tab()
             with gr.Tab("Evidence", id="evidence"):
@@ -258,7 +257,9 @@ def build_demo(compare_fn=None, rate_fn=None) -> gr.Blocks:
         # then fills the same columns. Ratings and titles queue apart, so a rating never waits behind titles.
         step_one = dict(fn=on_rate, inputs=[text, language], outputs=[raw, asked], concurrency_limit=4,
                         concurrency_id="ratings")
-        for ev in (button.click(**step_one, api_name="rate"), text.submit(**step_one, api_visibility="private")):
+        starts = (button.click(**step_one, api_name="rate"), text.submit(**step_one, api_visibility="private"),
+                  examples.load_input_event.then(**step_one, api_visibility="private"))
+        for ev in starts:
             ev.then(on_titles, asked, raw, api_visibility="private", concurrency_limit=2, concurrency_id="titles",
                     show_progress="hidden")
             ev.then(on_english_only, [asked, english_only], third_outs, api_visibility="private",
@@ -272,7 +273,8 @@ def build_demo(compare_fn=None, rate_fn=None) -> gr.Blocks:
                          queue=False)
         raw.change(render, raw, outputs, api_visibility="private", queue=False)
         raw.change(map_view, raw, maps, api_visibility="private", queue=False)
-        raw.change(token_view, text, [tok_stats, tok_multi, tok_en], api_visibility="private", queue=False)
+        raw.change(lambda a: token_view((a or {}).get("text")), asked, [tok_stats, tok_multi, tok_en],
+                   api_visibility="private", queue=False)  # the text that was compared, not what the box says now
     return demo
 
 

@@ -152,6 +152,39 @@ def test_the_english_only_checkbox_adds_a_third_column(page):
     page.locator("#col-minilm_en_trained").wait_for(state="hidden", timeout=10_000)
 
 
+def test_an_example_runs_the_same_steps_as_compare_and_every_column_answers_that_example(page):
+    """#23 finding 7: a clicked example used to fill only the two main columns, leaving the English-only column
+    and the token view on the previous review. Now it runs the button's chain, and every part answers it."""
+    from core.service import english_only_dict
+    from demo.ui import EXAMPLES
+
+    example = next(e["text"] for e in EXAMPLES if e["text"].startswith("Absolutely love this backpack"))
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#english-only input").check()
+    page.locator("#col-minilm_en_trained").wait_for(state="visible", timeout=10_000)
+    first = "Totaler Schrott. Nach zwei Tagen kaputt, Geld zurück und nie wieder."
+    page.locator("#review-text textarea").fill(first)
+    page.locator("#compare-btn").click()
+    page.wait_for_selector("#title-de_finetuned .gen-title", timeout=60_000)
+    page.get_by_text(example[:40]).first.click()
+    page.wait_for_function("document.querySelector('#detected').innerText.includes('English')"
+                           " && document.querySelector('#title-de_finetuned .gen-title')", timeout=60_000)
+    assert page.locator("#review-text textarea").input_value() == example
+    def shown(text):  # the English-only column's stars line for `text`, as the page renders it
+        m = english_only_dict(text)
+        return f"{m['stars']}/5 · {m['polarity']}"
+
+    expected = shown(example)
+    assert expected != shown(first), "both reviews get the same stars: the check below would prove nothing"
+    page.wait_for_function(f"document.querySelector('#stars-minilm_en_trained').innerText.includes({expected!r})",
+                           timeout=30_000)
+    if not page.locator("#tokens-multi").is_visible():
+        page.get_by_text("Why? Where each model puts this review, and how each base splits it into pieces").click()
+    page.wait_for_function("document.querySelector('#tokens-multi').innerText.includes('backpack')", timeout=30_000)
+    page.locator("#english-only input").uncheck()
+    page.locator("#col-minilm_en_trained").wait_for(state="hidden", timeout=10_000)
+
+
 def test_the_zero_shot_checkbox_adds_the_english_titles_plus_remedy_column(page):
     page.get_by_role("tab", name="Compare").click()
     assert not page.locator("#col-en_zero_shot").is_visible()
