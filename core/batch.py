@@ -36,15 +36,21 @@ def prediction_columns(names: Iterable[str], refs: Iterable[str] = ()) -> list[s
     return cols
 
 
-def predict_table(read: TableRead, engine=None, batch_size: int = 16,
+def predict_table(read: TableRead, engine=None, batch_size: int | None = None,
                   progress: Callable[[int, int], None] | None = None, titles: bool = True) -> pd.DataFrame:
     """Both models on every row of ``read``; one output row per input row, in input order.
 
     Rows are batched by length so padding stays small (`data.length_batches`). The trunk runs once per batch for
     both models (Engine.run), and each row's badge logic is the same as the single-review
     contract's (Engine.model_output), so a row here matches what ``compare`` says.
+
+    `progress` is called after each batch; a page job stops there once its visitor has gone (core/table_jobs.py).
+    So batches with titles are small (4 rows, about 4 s on 2 cores) and ratings-only ones larger (16 rows, well
+    under a second): batch size changes no answer, only how often the job can stop and report.
     """
     from .title_words import words
+
+    batch_size = batch_size or (4 if titles else 16)
 
     if engine is None:
         from .engine import get_engine

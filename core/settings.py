@@ -58,6 +58,8 @@ class Settings:
                              "reviews one Batch or scoring job from the page or API may rate (`core/budget.py`)")
     job_titled_rows: int = _setting("CROSSLINGUAL_JOB_TITLED_ROWS", 500,
                                     "reviews one such job may title (about a second each on 2 cores)")
+    job_waiting: int = _setting("CROSSLINGUAL_JOB_WAITING", 2,
+                                "table jobs that may wait while one runs; more are told at once (`core/table_jobs.py`)")
     server_name: str = _setting("GRADIO_SERVER_NAME", "127.0.0.1", "address the page listens on")
     server_port: int = _setting("GRADIO_SERVER_PORT", 7860, "port the page listens on")
     model_dirs: dict[str, Path] = field(default_factory=dict, metadata={

@@ -30,27 +30,40 @@ def _path(file) -> str | None:
     return None if not file else file if isinstance(file, str) else file.name
 
 
+def _ticking(step, outputs: int) -> tuple:
+    """An unfinished job's answer: how far it is in the message, every other output left as it is."""
+    text = ("⏳ Waiting for the table job ahead of yours…" if step.waiting else
+            f"⏳ {step.done:,} of {step.total:,} reviews…" if step.total else "⏳ Reading the file…")
+    return (text,) + (gr.skip(),) * (outputs - 1)
+
+
 def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progress=gr.Progress()):
     """CSV file or pasted lines -> (message, summary table, plot, result table, CSV download).
 
-    A generator with one answer: Gradio copies the CSV into its own cache while the answer is sent, and only then
-    does the job resume, so its temporary folder is removed in `finally` (Gradio's `delete_cache` ages its copy)."""
+    A generator: one answer per chunk while the job runs (`core.table_jobs.follow`), so closing the tab stops the
+    job at its next chunk. Gradio copies the CSV into its own cache while the last answer is sent, and only then does
+    the job resume, so its temporary folder is removed in `finally` (Gradio's `delete_cache` ages its copy)."""
     from core.budget import page_budget
     from core.csv_safety import write_csv
     from core.data import DataError
     from core.jobs import batch_job
     from core.report import batch_summary_figure
+    from core.table_jobs import Tick, follow
 
     work = tempfile.TemporaryDirectory(prefix="batch-")
     try:
-        progress(0, desc="Comparing…")
-        job = batch_job(_path(file), pasted, column, titles=not ratings_only, budget=page_budget(),
-                        progress=lambda done, total: progress(done / max(total, 1), desc=f"{done}/{total} reviews"))
-        out = Path(work.name) / "comparison.csv"
-        write_csv(job.table, out)
-        done = f"✅ Compared {len(job.table)} review(s) in column '{job.column}'" + (
-            " (ratings only)." if ratings_only else ".")
-        yield (_notes(job.notes) or done), job.summary, batch_summary_figure(job.summary), job.table, str(out)
+        steps = follow(lambda tick: batch_job(_path(file), pasted, column, titles=not ratings_only,
+                                              budget=page_budget(), progress=tick))
+        for step in steps:
+            if isinstance(step, Tick):
+                progress((step.done, step.total) if step.total else None, desc="reviews", unit="reviews")
+                yield _ticking(step, 5)
+                continue
+            out = Path(work.name) / "comparison.csv"
+            write_csv(step.table, out)
+            done = f"✅ Compared {len(step.table)} review(s) in column '{step.column}'" + (
+                " (ratings only)." if ratings_only else ".")
+            yield (_notes(step.notes) or done), step.summary, batch_summary_figure(step.summary), step.table, str(out)
     except DataError as exc:
         yield f"⚠️ {html.escape(str(exc))}", None, None, None, None
     finally:
@@ -58,22 +71,29 @@ def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progre
 
 
 def score_own(file, progress=gr.Progress()):
+    """Labelled CSV -> (message, metrics per language); a generator like `run_batch`, so it stops with its tab."""
     from core.budget import page_budget
     from core.data import DataError
     from core.jobs import score_job
+    from core.table_jobs import Tick, follow
+
+    import pandas as pd
 
     try:
-        res = score_job(_path(file), budget=page_budget(), progress=lambda d, t: progress(d / max(t, 1)))
-        import pandas as pd
-
-        return _notes(res["notes"]) or f"✅ Scored {res['n']} review(s).", pd.DataFrame(res["summary"])
+        for step in follow(lambda tick: score_job(_path(file), budget=page_budget(), progress=tick)):
+            if isinstance(step, Tick):
+                progress((step.done, step.total) if step.total else None, desc="reviews", unit="reviews")
+                yield _ticking(step, 2)
+                continue
+            yield _notes(step["notes"]) or f"✅ Scored {step['n']} review(s).", pd.DataFrame(step["summary"])
     except DataError as exc:
-        return f"⚠️ {html.escape(str(exc))}", None
+        yield f"⚠️ {html.escape(str(exc))}", None
 
 
 def batch_tab() -> None:
     gr.Markdown("Upload a CSV (or paste reviews, one per line). Optional columns with `stars`, `polarity` or "
-                "`review_title` are used for scoring. Large files: `python -m core predict --csv in.csv --out out.csv`.")
+                "`review_title` are used for scoring. Large files: "
+                "`python -m core predict --csv in.csv --out out.csv`.")
     with gr.Row():
         file = gr.File(label="CSV file", file_types=[".csv", ".tsv", ".txt"], elem_id="batch-file")
         pasted = gr.Textbox(label="…or paste reviews, one per line", lines=6, elem_id="batch-text")
@@ -87,8 +107,9 @@ def batch_tab() -> None:
     plot = gr.Plot(label="Per language, both models side by side")
     table = gr.Dataframe(label="Every review", elem_id="batch-table", interactive=False, max_height=420)
     download = gr.File(label="Download the table (CSV)", elem_id="batch-download")
-    run.click(run_batch, [file, pasted, column, ratings_only], [message, summary, plot, table, download], api_name="batch",
-              concurrency_limit=1, concurrency_id="batch")
+    # admitted by core.table_jobs (one runs, a few wait, more are told at once), so no job holds a place in the queue
+    run.click(run_batch, [file, pasted, column, ratings_only], [message, summary, plot, table, download],
+              api_name="batch", concurrency_limit=None)
 
 
 def _report_markdown() -> str:
@@ -114,4 +135,4 @@ def evidence_tab() -> None:
         go = gr.Button("Score both models", elem_id="score-btn")
     own_msg = gr.Markdown()
     own_table = gr.Dataframe(label="Metrics per language", interactive=False)
-    go.click(score_own, [own], [own_msg, own_table], api_name="score", concurrency_limit=1, concurrency_id="batch")
+    go.click(score_own, [own], [own_msg, own_table], api_name="score", concurrency_limit=None)
