@@ -1,6 +1,8 @@
 """Hostile jobs and faults (issue #23): each test names the finding it covers.
 
-1 titled rows without a cap · 3 work before any cap · 4 start-up faults · 5 CSV injection · 6 files piling up.
+1 titled rows without a cap · 2 jobs that cannot be stopped · 3 work before any cap · 4 start-up faults · 5 CSV
+injection · 6 files piling up. (7, one text per click, is in test_browser.py; 2's compare beside a batch in
+test_app_api.py.)
 """
 import os
 import subprocess
@@ -230,3 +232,44 @@ def test_two_concurrent_setups_end_with_one_valid_cache(tmp_path):
                             "print(load_base()[1].config.hidden_size)"],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert check.stdout.strip() == "384", check.stderr[-2000:]
+
+
+# ------------------------------------------------------------------ 2: a job stops when its tab closes
+def test_closing_the_tab_stops_a_batch_within_a_chunk_and_the_engine_answers_the_next_visitor(tmp_path):
+    """Finding 2: closing the tab did not stop a running batch, which kept the engine from the whole class. A real
+    browser starts a full-budget batch (500 distinct reviews with titles), sees its progress, and closes the tab;
+    the server must report the job stopped within two chunks (4 titled reviews each) of what the page last showed,
+    and then answer a compare."""
+    import re
+
+    from gradio_client import Client
+    from local_server import running_app
+    from playwright.sync_api import sync_playwright
+    from test_browser import CHROMIUM, FLAGS
+
+    from load_test import review_texts
+
+    texts = [t.replace("\n", " ") for t in review_texts(500)]
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log, running_app(log=log) as (url, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.get_by_role("tab", name="Batch").click()
+        page.locator("#batch-text textarea").fill("\n".join(texts))
+        page.locator("#batch-btn").click()
+        page.wait_for_function("() => /[1-9][0-9]* of 500 reviews/.test("
+                               "document.querySelector('#batch-message').innerText)", timeout=300_000)
+        seen = int(re.search(r"(\d[\d,]*) of 500", page.locator("#batch-message").inner_text()).group(1))
+        page.close()  # the visitor leaves
+        browser.close()
+        stopped = None
+        for _ in range(600):
+            stopped = re.search(r"A table job stopped after (\d+) of 500 reviews", log_path.read_text())
+            if stopped:
+                break
+            time.sleep(0.5)
+        assert stopped, log_path.read_text()[-2000:]
+        assert int(stopped.group(1)) <= seen + 8, (seen, stopped.group(0))
+        d = Client(url, verbose=False).predict("Tolles Produkt, gerne wieder!", "auto", api_name="/compare")
+        assert d["models"]["de_finetuned"]["title"]
