@@ -64,11 +64,14 @@ def main(argv: list[str] | None = None) -> None:
         if flag:
             os.environ[env] = flag
     load_models()
-    demo.launch(
-        server_name=current().server_name,
-        server_port=current().server_port,
-        css=CSS, footer_links=["api", "gradio"], **SERVE_LIMITS,
-    )
+    s = current()
+    try:
+        demo.launch(server_name=s.server_name, server_port=s.server_port, css=CSS, footer_links=["api", "gradio"],
+                    **SERVE_LIMITS)
+    except OSError as exc:  # most often the port is taken (another copy of the app is running)
+        sys.stderr.write(f"Cross-lingual Review Lab cannot listen on {s.server_name}:{s.server_port} ({exc}). "
+                         "Stop what uses that port, or choose another with GRADIO_SERVER_PORT=7861.\n")
+        raise SystemExit(2) from None
 
 
 demo, CSS = create_app()

