@@ -79,7 +79,7 @@ def _load_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
                             "Split it into smaller files.")
         return data, name
     path = Path(source)
-    name = str(path)
+    name = path.name or str(path)  # the name only: a server must not show its upload folder to visitors
     if not path.exists():
         raise DataError(f"{name}: file not found")
     if not path.is_file():

@@ -180,7 +180,9 @@ def test_an_example_runs_the_same_steps_as_compare_and_every_column_answers_that
                            timeout=30_000)
     if not page.locator("#tokens-multi").is_visible():
         page.get_by_text("Why? Where each model puts this review, and how each base splits it into pieces").click()
-    page.wait_for_function("document.querySelector('#tokens-multi').innerText.includes('backpack')", timeout=30_000)
+    page.wait_for_function("(document.querySelector('#tokens-multi')?.innerText || '').includes('laptop')"
+                           " && (document.querySelector('#tokens-en')?.innerText || '').includes('backpack')",
+                           timeout=30_000)
     page.locator("#english-only input").uncheck()
     page.locator("#col-minilm_en_trained").wait_for(state="hidden", timeout=10_000)
 
