@@ -24,3 +24,15 @@ def test_readme_speed_figures_are_the_shipped_benchmark_results():
         value = res[key]
         shown = f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
         assert re.search(re.escape(shown) + r"\b", speed), f"README speed section lacks {key}={shown}"
+
+
+def test_readme_reliability_figures_are_the_shipped_reliability_check():
+    res = json.loads((ROOT / "assets" / "report" / "reliability.json").read_text(encoding="utf-8"))
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    shown = [" / ".join(f"{x:.2f}" for x in res["beside_batch_rate_s"]),
+             " / ".join(f"{x:.2f}" for x in res["beside_batch_compare_s"]),
+             f"stopped after {res['cancel_stopped_after']}, {res['cancel_to_stop_s']:.2f} s later",
+             f"the next compare {res['after_cancel_compare_s']:.2f} s",
+             f"a message in {res['hostile_10mb_answer_s']:.2f} s", f"HTTP {res['upload_11mb_status']}"]
+    for figure in shown:
+        assert figure in section, f"README Reliability section lacks {figure!r} (assets/report/reliability.json)"
