@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -202,7 +203,8 @@ def plots(report: dict, out: Path) -> list[str]:
     maj = report.get("baselines", {}).get("de:pattern_de", {}).get("majority_class", {}).get("accuracy")
     if maj:
         ax.axhline(100 * maj, ls="--", color="grey", lw=1, label="majority class (German pattern3)")
-    ax.set_xticks(range(len(slices)), [SLICE_LABELS[s].replace(": ", ":\n") for s in slices], fontsize=7)
+    # wrapped, so neighbouring test sets' names never print over each other as sets are added
+    ax.set_xticks(range(len(slices)), [textwrap.fill(SLICE_LABELS[s], 16) for s in slices], fontsize=7)
     ax.set_ylabel("polarity accuracy (%)")
     ax.set_ylim(0, 100)
     ax.set_title("Classification transfers: polarity accuracy, zero-shot vs fine-tuned")
