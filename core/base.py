@@ -227,8 +227,13 @@ def cache_lock(out: Path):
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.parent / f".{out.name}.lock", "a") as f:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        f = open(out.parent / f".{out.name}.lock", "a")
+    except OSError as exc:
+        raise BaseModelError(f"Cannot write the model cache at {out.parent} ({exc.strerror}). "
+                             "Set CROSSLINGUAL_CACHE to a writable directory.") from exc
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -57,7 +57,7 @@ def test_a_20000_row_scoring_upload_stops_at_the_budget_with_a_message(tmp_path,
     pd.DataFrame({"text": [f"Review {i}: {'great, works well' if i % 2 else 'broke after a week'}."
                            for i in range(20_000)], "stars": [5 if i % 2 else 1 for i in range(20_000)]}
                  ).to_csv(path, index=False)
-    message, table = score_own(str(path), progress=lambda *a, **k: None)
+    *_ticks, (message, table) = score_own(str(path), progress=lambda *a, **k: None)
     assert "Only the first 40 reviews were read" in message
     assert "Titles were not written" in message and "python -m core predict" in message
     assert table is not None and int(table[table["language"] == "all"]["n"].iloc[0]) == 40
@@ -100,7 +100,10 @@ def test_no_batch_temp_folder_is_left_after_a_run(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     job = run_batch(None, "Tolles Produkt, gerne wieder.\nAwful, broke at once.", "", True,
                     progress=lambda *a, **k: None)
-    message, _summary, _plot, table, download = next(job)
+    answer = next(job)
+    while str(answer[0]).startswith("⏳"):  # ticks while the job runs
+        answer = next(job)
+    message, _summary, _plot, table, download = answer
     assert "Compared 2 review" in message and len(table) == 2
     assert Path(download).is_file() and Path(download).parent.parent == tmp_path
     assert next(job, None) is None
