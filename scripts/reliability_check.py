@@ -12,7 +12,10 @@
    the server's RSS growth meanwhile.
 4. An 11 MB upload: the server's HTTP status.
 
-Prints one JSON object and writes it to --out. Timings depend on the machine; compare them only on one machine.
+Prints one JSON object, writes it to --out, and ends with PASS or FAIL (exit code 0 only on PASS): every compare
+beside the batch answered within 10 s, the cancelled batch stopped within two chunks (8 titled reviews) of what
+it had shown, the hostile file answered with a message, the oversized upload refused (413), the server still up.
+Timings depend on the machine; compare them only on one machine.
 """
 from __future__ import annotations
 
@@ -109,7 +112,15 @@ def main() -> int:
         res["server_alive"] = proc.poll() is None
     print(json.dumps(res, indent=2, ensure_ascii=False))
     Path(a.out).write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return 0
+    rules = {"compare beside the batch within 10 s": max(res["beside_batch_compare_s"]) <= 10,
+             "batch stopped within two chunks": res["cancel_stopped_after"] is not None
+             and res["cancel_stopped_after"] <= res["cancel_seen_done"] + 8,
+             "hostile file answered with a message": res["hostile_10mb_message"].startswith("⚠️"),
+             "oversized upload refused": res["upload_11mb_status"] == 413, "server up": res["server_alive"]}
+    for rule, ok in rules.items():
+        print(f"{'ok  ' if ok else 'FAIL'} {rule}")
+    print("PASS" if all(rules.values()) else "FAIL")
+    return 0 if all(rules.values()) else 1
 
 
 if __name__ == "__main__":
