@@ -62,19 +62,23 @@ def test_batch_endpoint_rejects_a_file_that_is_not_a_csv(client, tmp_path):
     assert ok["models"]["de_finetuned"]["stars"] in range(1, 6)
 
 
-def test_a_compare_is_answered_while_a_long_batch_is_still_running(client):
-    """Batch runs have their own concurrency group: a class's compares are not held behind one person's batch."""
+def test_a_compare_is_answered_while_a_full_budget_batch_is_still_running(client):
+    """#23 finding 2: a table job must not crowd out a class's compares. A full-budget batch (500 different reviews
+    with titles, minutes of work) runs; a compare sent meanwhile is answered, whole, before it ends. How many seconds
+    that takes is measured by scripts/reliability_check.py (README, Reliability), not here."""
     import time
 
-    pasted = "\n".join(f"Review {i}: the blender is loud but strong, and it works well enough for soups."
-                       for i in range(60))
+    from load_test import review_texts
+
+    pasted = "\n".join(t.replace("\n", " ") for t in review_texts(500))
     job = client.submit(None, pasted, "", False, api_name="/batch")
-    time.sleep(3)  # the batch is under way (titles: about a second a review here, so a minute)
+    while not any("of 500 reviews" in str(o[0]) for o in job.outputs() if o):  # the batch is under way
+        assert not job.done(), job.outputs()
+        time.sleep(0.2)
     d = client.predict("Tolles Produkt, gerne wieder!", "auto", api_name="/compare")
-    assert d["models"]["de_finetuned"]["stars"] in range(1, 6)
+    assert d["models"]["de_finetuned"]["stars"] in range(1, 6) and d["models"]["de_finetuned"]["title"]
     assert not job.done(), "the batch finished first: the test no longer shows anything"
-    message, *_ = job.result(timeout=900)
-    assert "60 review" in message
+    job.cancel()
 
 
 def test_a_ratings_only_batch_takes_every_row_and_writes_no_titles(client):
