@@ -30,11 +30,18 @@ def _path(file) -> str | None:
     return None if not file else file if isinstance(file, str) else file.name
 
 
-def _ticking(step, outputs: int) -> tuple:
-    """An unfinished job's answer: how far it is in the message, every other output left as it is."""
-    text = ("⏳ Waiting for the table job ahead of yours…" if step.waiting else
-            f"⏳ {step.done:,} of {step.total:,} reviews…" if step.total else "⏳ Reading the file…")
-    return (text,) + (gr.skip(),) * (outputs - 1)
+def _followed(job, outputs: int, progress):
+    """`job` run by `core.table_jobs.follow`: while it runs, one answer per tick (how far it is in the message, the
+    other `outputs` left as they are); its result is this generator's return value (`yield from`)."""
+    from core.table_jobs import Tick, follow
+
+    for step in follow(job):
+        if not isinstance(step, Tick):
+            return step
+        progress((step.done, step.total) if step.total else None, desc="reviews", unit="reviews")
+        text = ("⏳ Waiting for the table job ahead of yours…" if step.waiting else
+                f"⏳ {step.done:,} of {step.total:,} reviews…" if step.total else "⏳ Reading the file…")
+        yield (text,) + (gr.skip(),) * (outputs - 1)
 
 
 def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progress=gr.Progress()):
@@ -48,22 +55,16 @@ def run_batch(file, pasted: str, column: str, ratings_only: bool = False, progre
     from core.data import DataError
     from core.jobs import batch_job
     from core.report import batch_summary_figure
-    from core.table_jobs import Tick, follow
 
     work = tempfile.TemporaryDirectory(prefix="batch-")
     try:
-        steps = follow(lambda tick: batch_job(_path(file), pasted, column, titles=not ratings_only,
-                                              budget=page_budget(), progress=tick))
-        for step in steps:
-            if isinstance(step, Tick):
-                progress((step.done, step.total) if step.total else None, desc="reviews", unit="reviews")
-                yield _ticking(step, 5)
-                continue
-            out = Path(work.name) / "comparison.csv"
-            write_csv(step.table, out)
-            done = f"✅ Compared {len(step.table)} review(s) in column '{step.column}'" + (
-                " (ratings only)." if ratings_only else ".")
-            yield (_notes(step.notes) or done), step.summary, batch_summary_figure(step.summary), step.table, str(out)
+        job = yield from _followed(lambda tick: batch_job(_path(file), pasted, column, titles=not ratings_only,
+                                                          budget=page_budget(), progress=tick), 5, progress)
+        out = Path(work.name) / "comparison.csv"
+        write_csv(job.table, out)
+        done = f"✅ Compared {len(job.table)} review(s) in column '{job.column}'" + (
+            " (ratings only)." if ratings_only else ".")
+        yield (_notes(job.notes) or done), job.summary, batch_summary_figure(job.summary), job.table, str(out)
     except DataError as exc:
         yield f"⚠️ {html.escape(str(exc))}", None, None, None, None
     finally:
@@ -75,17 +76,13 @@ def score_own(file, progress=gr.Progress()):
     from core.budget import page_budget
     from core.data import DataError
     from core.jobs import score_job
-    from core.table_jobs import Tick, follow
 
     import pandas as pd
 
     try:
-        for step in follow(lambda tick: score_job(_path(file), budget=page_budget(), progress=tick)):
-            if isinstance(step, Tick):
-                progress((step.done, step.total) if step.total else None, desc="reviews", unit="reviews")
-                yield _ticking(step, 2)
-                continue
-            yield _notes(step["notes"]) or f"✅ Scored {step['n']} review(s).", pd.DataFrame(step["summary"])
+        res = yield from _followed(lambda tick: score_job(_path(file), budget=page_budget(), progress=tick), 2,
+                                   progress)
+        yield _notes(res["notes"]) or f"✅ Scored {res['n']} review(s).", pd.DataFrame(res["summary"])
     except DataError as exc:
         yield f"⚠️ {html.escape(str(exc))}", None
 
