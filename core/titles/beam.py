@@ -16,7 +16,7 @@ pins the version): where one is missing, `usable()` says so and the seed decoder
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Generator
 
 import torch
 from torch import nn
@@ -59,10 +59,31 @@ def search(gen: GenerationMixin, step: Callable[[torch.Tensor, int], torch.Tenso
            reorder: Callable[[torch.Tensor], None], prompt: torch.Tensor, k: int, max_new: int, eos: list[int],
            length_penalty: float, early_stopping: bool | str | None = None, no_repeat_ngram_size: int = 0,
            fill: int | None = None, first: torch.Tensor | None = None) -> torch.Tensor:
+    """`search_steps` with `step` answering each step at once (one review, or a batch of equal-length prompts)."""
+    return drive(search_steps(gen, reorder, prompt, k, max_new, eos, length_penalty, early_stopping,
+                              no_repeat_ngram_size, fill, first), step)
+
+
+def drive(steps: Generator, step: Callable[..., torch.Tensor]):
+    """Run a decoding generator to its end, answering each step it asks for with `step(*asked)`."""
+    try:
+        asked = next(steps)
+        while True:
+            asked = steps.send(step(*asked))
+    except StopIteration as done:
+        return done.value
+
+
+@torch.inference_mode()
+def search_steps(gen: GenerationMixin, reorder: Callable[[torch.Tensor], None], prompt: torch.Tensor, k: int,
+                 max_new: int, eos: list[int], length_penalty: float, early_stopping: bool | str | None = None,
+                 no_repeat_ngram_size: int = 0, fill: int | None = None,
+                 first: torch.Tensor | None = None) -> Generator[tuple[torch.Tensor, int], torch.Tensor, torch.Tensor]:
     """Best sequence per row of `prompt` (B, P), prompt first, as `generate(num_beams=k)` returns it.
 
-    `step(last_ids (B*k, 1), position)` gives every beam's next-token logits (B*k, V) and extends the engine's
-    cache by one position; `reorder(order)` makes beam j's cache a copy of beam order[j] (flattened over
+    A generator, so an engine can run many reviews' searches side by side (core/titles/decode_room.py): it yields
+    `(last_ids (B*k, 1), position)` and is sent every beam's next-token logits (B*k, V), the engine having extended
+    its cache by one position; `reorder(order)` makes beam j's cache a copy of beam order[j] (flattened over
     B*k), as `generate` reorders its cache after every step. `gen` supplies `transformers`' beam-search
     pieces. Stopping at any of `eos` (generate's list form: it keeps (1 + len(eos)) * k continuations).
     `first`: the first step's logits (B*k, V) where the engine already has them from its prefill; `early_stopping`
@@ -89,7 +110,7 @@ def search(gen: GenerationMixin, step: Callable[[torch.Tensor, int], torch.Tenso
     cur_len = P
     while True:
         flat = running[:, :, :cur_len].reshape(B * k, cur_len)
-        logits = first if cur_len == P and first is not None else step(flat[:, -1:], cur_len - 1)
+        logits = first if cur_len == P and first is not None else (yield flat[:, -1:], cur_len - 1)
         log_probs = processors(flat, nn.functional.log_softmax(logits.float(), dim=-1))
         log_probs = (log_probs.view(B, k, -1) + running_scores[:, :, None]).view(B, -1)
         topk_scores, topk_seqs, topk_beams = gen._get_top_k_continuations(

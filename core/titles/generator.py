@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Generator, Iterable, Protocol, runtime_checkable
 
 import torch
 
@@ -178,14 +178,23 @@ def decode(s: GeneratorSettings, ids: list[int], first: torch.Tensor, steps: Ste
     """Title ids, one list per row of `first` (the scores after the prompt `ids`): greedy with `num_beams` 1, else
     beam search as `generate(num_beams=...)` runs it (core/titles/beam.search). A title ends at any of `stops`
     (which it does not include) or after `max_title_tokens`."""
+    from .beam import drive
+
+    return drive(decode_steps(s, ids, first, steps, stops), steps.step)
+
+
+def decode_steps(s: GeneratorSettings, ids: list[int], first: torch.Tensor, steps: Steps,
+                 stops: frozenset[int]) -> Generator[tuple[torch.Tensor, int], torch.Tensor, list[list[int]]]:
+    """`decode` as a generator: it yields each step it needs, `(last_ids, position)`, and is sent the scores
+    (what `steps.step` would return), so an engine can decode several reviews side by side."""
     if s.num_beams > 1:
-        from .beam import pieces, search
+        from .beam import pieces, search_steps
 
         k = s.num_beams
         steps.beams(k)
-        best = search(pieces(), steps.step, steps.reorder, torch.tensor([ids]).expand(first.shape[0], -1), k,
-                      s.max_title_tokens, sorted(stops), s.length_penalty, s.early_stopping, s.no_repeat_ngram_size,
-                      first=first.repeat_interleave(k, dim=0))
+        best = yield from search_steps(pieces(), steps.reorder, torch.tensor([ids]).expand(first.shape[0], -1), k,
+                                       s.max_title_tokens, sorted(stops), s.length_penalty, s.early_stopping,
+                                       s.no_repeat_ngram_size, first=first.repeat_interleave(k, dim=0))
         return [[t for t in row[len(ids):].tolist() if t not in stops] for row in best]
     n = first.shape[0]
     out: list[list[int]] = [[] for _ in range(n)]
@@ -202,7 +211,7 @@ def decode(s: GeneratorSettings, ids: list[int], first: torch.Tensor, steps: Ste
                     out[j].append(t)
         if all(done) or i == s.max_title_tokens - 1:
             break
-        scores = steps.step(nxt.view(n, 1), len(ids) + i)
+        scores = yield nxt.view(n, 1), len(ids) + i
     return out
 
 
@@ -253,6 +262,7 @@ class TitleModels:
     engine = "torch"
     int8 = False
     output_layer = "PyTorch"
+    slots = 1  # reviews that may be titled at once (llama_engine decodes several side by side)
     settings: dict[str, GeneratorSettings]
     names: tuple[str, ...] = ()
     tokenizer = None
