@@ -10,6 +10,7 @@ all call `run`, so the same review gets the same answer on every path.
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 import threading
@@ -19,7 +20,7 @@ import torch
 
 from . import langid, ort_backend
 from .answer_cache import AnswerCache
-from .fair_lock import FairLock
+from .fair_lock import FairLock, FairSlots
 from .map_projection import load_projections
 from .models import (STAR_LABELS, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes, stars_of)
@@ -82,14 +83,16 @@ class Engine:
         if ort_backend.wanted():
             self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
-        # Two locks, so a rating never waits behind a title: `lock` for the encoder and the seed decoder (about
-        # 100-150 ms a review), `title_lock` for the generator (about a second a review). Each serves in arrival
-        # order; a review's two steps take them one after the other.
+        # Two gates, so a rating never waits behind a title: `lock` for the encoder and the seed decoder (about
+        # 100-150 ms a review), `title_lock` for the generator (about a second a review; as many reviews at once
+        # as the generator decodes side by side). Each serves in arrival order; a review's two steps take them
+        # one after the other.
         self.lock = FairLock()
-        self.title_lock = FairLock()
+        self.title_lock = FairSlots(1)
         self.answers = AnswerCache(cfg.answer_cache)  # this engine's answers (core/answer_cache.py)
         if any(self.settings[n].with_titles for n in names):  # after the encoder: a broken folder fails first
             self.generator = self._load_generator(dirs)
+            self.title_lock.resize(getattr(self.generator, "slots", 1))
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
         self.map_projection = load_projections(dirs)
 
@@ -128,7 +131,7 @@ class Engine:
         <models>/<name>; its training titles are `like`'s (for the "seen in training" badge)."""
         if self.generator is None:
             raise ModelDirError(self.generator_note or "no title generator loaded")
-        with self.title_lock:
+        with self.title_lock.exclusive():
             if name in self.generator.names:
                 return
             d = current().model_dir(name, self.models_dir)
@@ -158,13 +161,15 @@ class Engine:
     def use_generator(self, generator: TitleGenerator):
         """Titles from `generator` instead of the engine's own inside the block (the bench's other engines and
         baselines, over the same ratings and seed titles); swapped under the title lock."""
-        with self.title_lock:
+        with self.title_lock.exclusive():
             mine, self.generator = self.generator, generator
+            self.title_lock.resize(getattr(generator, "slots", 1))
         try:
             yield self
         finally:
-            with self.title_lock:
+            with self.title_lock.exclusive():
                 self.generator = mine
+                self.title_lock.resize(getattr(mine, "slots", 1))
 
     # -- pieces -------------------------------------------------------------------------------------
     def encode(self, texts: list[str]):
@@ -180,9 +185,9 @@ class Engine:
         also gets its point on the "Why?" map (`map_xy`) when the map is loaded, and with `vectors=True` the
         rating head's whole input (`pooled`, for building that map).
 
-        Titles are decoded one review at a time on every path (compare, batch, evaluate), so a review's titles
-        never depend on what else is in its batch: the seed decoder's shortlist is that review's own tokens, and
-        the generator decodes each prompt alone. `title` is the generator's, `encoder_decoder_title` the seed
+        Titles are decoded per review on every path (compare, batch, evaluate), so a review's titles never
+        depend on what else is in its batch: the seed decoder's shortlist is that review's own tokens, and
+        the generator decodes each prompt in a slot of its own. `title` is the generator's, `encoder_decoder_title` the seed
         decoder's (an `..._error` key instead when one failed). The generator takes `title_lock` once per review,
         so a classmate's comparison waits for one title, not for a whole batch, and a rating waits for no title.
         `generator=False` leaves out the generator's titles (the seed decoder's only; `write_titles` adds them)."""
@@ -206,13 +211,17 @@ class Engine:
 
     def write_titles(self, texts: list[str], out: dict[str, list[dict]], names: tuple[str, ...] | None = None,
                      fail: dict[str, Exception] | None = None, languages: list[str] | None = None) -> None:
-        """The generator's titles into `out`'s rows (from `run(..., generator=False)`), one review at a time under
+        """The generator's titles into `out`'s rows (from `run(..., generator=False)`), each review under
         `title_lock`: the second step of a comparison, which `run` also takes. Each model's prompt gets its own
         rating's stars from its row, so the step gives the same titles whether it runs at once or later."""
         names = names or self.names
         fail = fail or {}
         gen = [n for n in names if self.generator is not None and n in self.generator.names]
-        for j, text in enumerate(texts if gen else []):
+        if not gen:
+            return
+
+        def one(j: int) -> None:
+            text = texts[j]
             ok = tuple(n for n in gen if n not in fail)
             for n in gen:
                 if n in fail:
@@ -230,6 +239,11 @@ class Engine:
                 log.exception("title generation failed")
                 for n in ok:
                     out[n][j]["title_error"] = f"title generation failed: {exc}"
+
+        # a batch's reviews side by side, as many as the generator decodes at once (their titles do not depend
+        # on their company); each still takes its own place in the queue
+        with ThreadPoolExecutor(max_workers=max(1, min(len(texts), self.title_lock.n))) as pool:
+            list(pool.map(one, range(len(texts))))
 
     def _rating_rows(self, n: str, top: torch.Tensor, mask: torch.Tensor, vectors: bool) -> list[dict]:
         pooled = mean_pool(top, mask)

@@ -43,6 +43,8 @@ class Settings:
                                      choice=True)
     generator_threads: int = _setting("CROSSLINGUAL_GENERATOR_THREADS", 0,
                                       "llama.cpp's and its output layer's threads (0: the usable cores)")
+    title_batch: int = _setting("CROSSLINGUAL_TITLE_BATCH", 4,
+                                "reviews whose titles llama.cpp decodes together (each step, one decode for all)")
     generator_int8: bool = _setting("CROSSLINGUAL_GENERATOR_INT8", True,
                                     "`0`: the PyTorch engine scores its output layer in float32")
     runtime: str = _setting("CROSSLINGUAL_RUNTIME", "onnx", "`torch` runs the encoder and seed decoder in PyTorch",

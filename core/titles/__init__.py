@@ -18,7 +18,8 @@ The seed's own setup, "the question's own setup", is a small decoder warm-starte
 that the Engine calls), ``encoder_decoder_onnx`` its decoding step in ONNX Runtime. ``beam`` is the beam search both
 kinds share, made of ``transformers``' own pieces so titles match ``generate`` token for token.
 
-Both answer one review at a time; ``core.engine.Engine`` runs both, and every path (compare, batch, evaluate,
+Both answer per review (llama.cpp decodes several reviews side by side, ``decode_room``, each as it would
+alone); ``core.engine.Engine`` runs both, and every path (compare, batch, evaluate,
 the CLI, the API) goes through it, so the same review gets the same titles everywhere.
 """
 from __future__ import annotations

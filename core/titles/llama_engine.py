@@ -12,8 +12,10 @@ Why llama.cpp
   to llama.cpp's LoRA GGUF on first use into the user cache (a few MB, keyed by the adapter's hash).
 - Prompts are built and titles decoded with the same Hugging Face tokenizer as training
   (``generator.prompt_parts``), so both paths see identical prompts.
-- Decoding by hand (``generator.decode``: greedy or beam search, as the PyTorch engine), one review at a time for
-  every path: the same review gets the same title in compare, batch, evaluate, the CLI and the API.
+- Decoding by hand (``generator.decode_steps``: greedy or beam search, as the PyTorch engine). Reviews titled at
+  the same time (a class, a batch) share each decoding step (``decode_room.py``); each decodes in its own slot of a
+  cache with one stream per sequence, so its titles are the same alone or in company, on every path: compare,
+  batch, evaluate, the CLI and the API.
 
 ``CROSSLINGUAL_GENERATOR_ENGINE=torch`` runs the PyTorch path instead (and any base that is not the
 PyPI GGUF, a hub id or a local directory, always does).
@@ -24,21 +26,23 @@ import ctypes
 import hashlib
 import logging
 import os
-import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from ..settings import current
-from .generator import ADAPTER_DIR, GeneratorSettings, TitleModels, decode, lora_pairs, read_adapter, stop_ids
+from .decode_room import DecodeRoom, Request
+from .generator import (ADAPTER_DIR, GeneratorSettings, TitleModels, decode_steps, lora_pairs, read_adapter,
+                        stop_ids)
 
 log = logging.getLogger(__name__)
 # peft's module names in Gemma's layers -> llama.cpp's tensor names
 TENSOR_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
 LORA_GGUF_VERSION = 1  # bump when the conversion below changes
-MAX_BEAMS = 8  # the context holds 2 × this many sequences
+MAX_BEAMS = 4  # a slot holds this many sequences and one spare (for reordering beams)
 
 
 def llama_available() -> bool:
@@ -100,8 +104,8 @@ def lora_gguf(adapter_dir: Path, out_dir: Path) -> Path:
     return out
 
 
-N_CTX = 1024  # a prompt (at most max_review_tokens + a few) and every live beam's title tokens
-N_BATCH = 256
+N_BATCH = 256  # the most tokens in one decode: a review's prompt (max_review_tokens + a few) or many beams' steps
+CELLS_PER_SEQUENCE = 256  # llama.cpp's unit; a stream holds a prompt and its title (checked on load)
 
 
 class LlamaTitles(TitleModels):
@@ -157,10 +161,17 @@ class LlamaTitles(TitleModels):
             load_files()  # if this fails too, load_generator falls back to the PyTorch engine and says so
         self.n_vocab = self.table.rows
         self.model = self._model.model
-        self._seqs = 2 * MAX_BEAMS
+        self.slots = max(1, current().title_batch)
+        per_slot = MAX_BEAMS + 1
+        longest = max(st.max_review_tokens + st.max_title_tokens for st in self.settings.values()) + 32
+        self.longest_title = max(st.max_title_tokens for st in self.settings.values())
+        self.cells = CELLS_PER_SEQUENCE * -(-longest // CELLS_PER_SEQUENCE)
         p = llama_cpp.llama_context_default_params()
-        p.n_ctx, p.n_batch, p.n_ubatch, p.n_threads, p.n_threads_batch = N_CTX, N_BATCH, N_BATCH, n, n
-        p.n_seq_max, p.kv_unified = self._seqs, True
+        # one stream per sequence (kv_unified off): a row attends over its own stream's cells only, at the same
+        # places whatever the other slots hold, so its sums do not depend on its company
+        p.n_seq_max, p.kv_unified = self.slots * per_slot, False
+        p.n_ctx = p.n_seq_max * self.cells
+        p.n_batch, p.n_ubatch, p.n_threads, p.n_threads_batch = N_BATCH, N_BATCH, n, n
         p.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         p.embeddings, p.pooling_type = True, llama_cpp.LLAMA_POOLING_TYPE_NONE  # hidden states out, per token
         p.no_perf = True
@@ -168,10 +179,10 @@ class LlamaTitles(TitleModels):
         self.ctx = self._ctx.ctx
         self._mem = llama_cpp.llama_get_memory(self.ctx)
         self.dim = self.table.dim
-        self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=self.dim, n_seq_max=self._seqs, verbose=False)
+        self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=self.dim, n_seq_max=1, verbose=False)
         self._inputs = np.ctypeslib.as_array(self._batch.batch.embd, shape=(N_BATCH * self.dim,))
-        self.lock = threading.Lock()  # one llama.cpp context: one review at a time
         self._active: str | None = None
+        self.room = DecodeRoom(self._run, self.slots, N_BATCH)  # runs every llama.cpp call, on its own thread
         for m, d in dirs.items():
             self.add(m, Path(d))
 
@@ -207,73 +218,65 @@ class LlamaTitles(TitleModels):
                 self._lib.llama_set_adapters_lora(self.ctx, arr, 1, scales)
             self._active = name
 
-    # -------------------------------------------------------------------------------------- llama.cpp calls
-    def _decode(self, tokens: list[int], positions: list[int], seqs: list[int]) -> None:
-        """Run tokens (as their input vectors) through the layers; every one's hidden state is kept."""
-        b = self._batch.batch
-        b.n_tokens = len(tokens)
-        self._inputs[: len(tokens) * self.dim] = self.table.embed(tokens).reshape(-1)
-        for i, (p, q) in enumerate(zip(positions, seqs)):
-            b.pos[i], b.n_seq_id[i], b.logits[i] = p, 1, True
-            b.seq_id[i][0] = q
+    # ------------------------------------------------------------------------- llama.cpp (the room's worker)
+    def _run(self, adapter: str | None, group: list[Request]) -> None:
+        """One decode for `group`'s tokens (as their input vectors) with `adapter`; the next-token scores of
+        every row a request wants come from one product of the output layer."""
+        self._use(adapter)
+        b, n = self._batch.batch, sum(len(r.tokens) for r in group)
+        b.n_tokens = n
+        self._inputs[: n * self.dim] = self.table.embed([t for r in group for t in r.tokens]).reshape(-1)
+        i, rows = 0, []
+        for r in group:
+            for p, q in zip(r.positions, r.seqs):
+                b.pos[i], b.n_seq_id[i], b.logits[i] = p, 1, True
+                b.seq_id[i][0] = q
+                i += 1
+            rows += [i - len(r.tokens) + w for w in r.want]
         if self._lib.llama_decode(self.ctx, b) != 0:
             raise RuntimeError("llama.cpp could not decode the batch")
-
-    def _scores(self, rows: list[int]) -> np.ndarray:
-        """Next-token logits (len(rows), vocabulary) after the last batch's tokens at `rows` (-1: the last)."""
+        if not rows:
+            return
         get = self._lib.llama_get_embeddings_ith
-        hidden = np.stack([np.ctypeslib.as_array(get(self.ctx, i), shape=(self.dim,)) for i in rows])
-        return self.table.scores(hidden)
+        scores = self.table.scores(np.stack([np.ctypeslib.as_array(get(self.ctx, j), shape=(self.dim,))
+                                             for j in rows]))
+        at = 0
+        for r in group:
+            r.scores, at = scores[at: at + len(r.want)], at + len(r.want)
 
-    def _feed(self, ids: list[int], start: int = 0) -> None:
-        """Positions start.. of `ids` into sequence 0, in chunks of the batch size."""
-        for i in range(start, len(ids), N_BATCH):
-            chunk = ids[i:i + N_BATCH]
-            self._decode(chunk, list(range(i, i + len(chunk))), [0] * len(chunk))
-
-    def _prefill(self, ids: list[int], review: "ReviewCache | None" = None) -> np.ndarray:
-        """A fresh cache holding the prompt as sequence 0; the next-token scores after it. The cache is cleared
-        whole (not only its cells) so every review's cells sit at the same places: the same review then gets
-        the same sums, in the same order, on every path. With `review` (an activated adapter), the review part
-        comes from its saved copy and only the tail runs, with the active adapter."""
-        self._lib.llama_memory_clear(self._mem, True)
-        if review is not None:
-            review.restore()
-        self._feed(ids, review.length if review is not None else 0)
-        return self._scores([-1])[0]
-
-    def _review_cache(self, ids: list[int]) -> "ReviewCache":
-        """The review part through the plain layers, once, kept as a copy of sequence 0's cache."""
-        self._use(None)
-        self._lib.llama_memory_clear(self._mem, True)
-        self._feed(ids)
-        return ReviewCache(self, ids)
-
+    # ------------------------------------------------------------------------- one review, in its slot
     def next_logits(self, ids: list[int], model: str | None, start: int = 0) -> np.ndarray:
         """`model`'s next-token scores after `ids` (a copy; None: the plain base); `start` > 0: the adapter acts
         from there on only, as an activated adapter does."""
-        with self.lock:
-            review = self._review_cache(ids[:start]) if start else None
-            self._use(model)
-            return self._prefill(ids, review).copy()
+
+        def program(number: int):
+            slot = Slot(self, number)
+            review = (yield from slot.review(ids[:start])) if start else None
+            return (yield from slot.prefill(ids, model, review)).copy()
+
+        return self.room.run(program)
 
     def titles(self, text: str, names: tuple[str, ...] | None = None, language: str | None = None,
                stars: dict[str, int] | None = None) -> dict[str, str]:
         """One review's title from each model (greedy or beam search as its settings say, up to
         max_title_tokens, stopping at a line break); `stars`: each model's rating, for adapters whose prompt
-        holds it. Activated adapters share one prefill of the review part."""
+        holds it. Activated adapters share one prefill of the review part. Safe to call from several threads:
+        up to `slots` reviews decode side by side (core/titles/decode_room.py)."""
+        return self.room.run(lambda number: self._titles(Slot(self, number), text, names, language, stars))
+
+    def _titles(self, slot: "Slot", text, names, language, stars):
         out = {}
-        with self.lock:
-            review: ReviewCache | None = None
-            for m in names or self.names:
-                s = self.settings[m]
-                part, tail = self.prompt_parts(text, m, language, stars)
-                if s.activated and (review is None or review.ids != part):
-                    review = self._review_cache(part)
-                self._use(m)
-                first = torch.from_numpy(self._prefill(part + tail, review if s.activated else None))[None]
-                ids = decode(s, part + tail, first, Sequences(self), self.stops)[0]
-                out[m] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        review: ReviewCache | None = None
+        for m in names or self.names:
+            s = self.settings[m]
+            part, tail = self.prompt_parts(text, m, language, stars)
+            if s.activated and (review is None or review.ids != part):
+                review = yield from slot.review(part)
+            first = yield from slot.prefill(part + tail, m, review if s.activated else None)
+            steps = SlotSteps(slot, m)
+            ids = (yield from steps.run(decode_steps(s, part + tail, torch.from_numpy(first)[None], steps,
+                                                     self.stops)))[0]
+            out[m] = self.tokenizer.decode(ids, skip_special_tokens=True).strip()
         return out
 
     def close(self) -> None:
@@ -286,50 +289,125 @@ class LlamaTitles(TitleModels):
 
 
 class ReviewCache:
-    """A copy of sequence 0's cache (the review part of a prompt through the plain layers), restored into a
-    cleared cache for every activated model: its cells land where a fresh prefill would put them."""
+    """A copy of a slot's first sequence (the review part of a prompt through the plain layers), restored into
+    the cleared slot for every activated model: its cells land where a fresh prefill would put them."""
 
-    def __init__(self, engine: LlamaTitles, ids: list[int]):
+    def __init__(self, engine: LlamaTitles, ids: list[int], seq: int):
         lib = engine._lib
         self.engine, self.ids = engine, ids
-        size = lib.llama_state_seq_get_size(engine.ctx, 0)
+        size = lib.llama_state_seq_get_size(engine.ctx, seq)
         self.data = (ctypes.c_uint8 * size)()
-        if lib.llama_state_seq_get_data(engine.ctx, self.data, size, 0) != size:
+        if lib.llama_state_seq_get_data(engine.ctx, self.data, size, seq) != size:
             raise RuntimeError("llama.cpp could not copy the review's cache")
 
     @property
     def length(self) -> int:
         return len(self.ids)
 
-    def restore(self) -> None:
+    def restore(self, seq: int) -> None:
         e = self.engine
-        if e._lib.llama_state_seq_set_data(e.ctx, self.data, len(self.data), 0) == 0:
+        if e._lib.llama_state_seq_set_data(e.ctx, self.data, len(self.data), seq) == 0:
             raise RuntimeError("llama.cpp could not restore the review's cache")
 
 
-class Sequences:
-    """`decode`'s steps on llama.cpp: row j is sequence j of the cache, the prompt in sequence 0. Beams are
-    reordered by copying sequences through k spare ones (llama.cpp shares the cells, nothing is copied)."""
+class Slot:
+    """One review's sequences: `base` .. `base + MAX_BEAMS - 1` for its beams (the prompt in `base`), and a spare
+    for reordering them. Everything it does to the cache runs on the room's worker, just before its next decode."""
 
-    def __init__(self, engine: LlamaTitles):
-        self.engine, self.rows = engine, 1
+    def __init__(self, engine: LlamaTitles, number: int):
+        self.engine, self.base = engine, number * (MAX_BEAMS + 1)
+        self.spare = self.base + MAX_BEAMS
+
+    def clear(self) -> None:
+        """Empty every sequence of the slot: the next prompt's cells start at the stream's first cell, as in a
+        fresh cache, so the same review gets the same sums on every path."""
+        lib, mem = self.engine._lib, self.engine._mem
+        for q in range(self.base, self.spare + 1):
+            lib.llama_memory_seq_rm(mem, q, -1, -1)
+
+    def _feed(self, ids: list[int], adapter: str | None, start: int, first: Callable[[], None] | None,
+              last: Callable[[], None] | None = None):
+        """Requests: positions start.. of `ids` into the slot's first sequence, in chunks of a decode; returns
+        the scores after the last one. `first` runs before the first chunk, `last` after the last."""
+        e, out = self.engine, None
+        if len(ids) + e.longest_title > e.cells:
+            raise ValueError(f"a prompt of {len(ids)} tokens does not fit the {e.cells} cells of a sequence")
+        for i in range(start, len(ids), N_BATCH):
+            chunk = ids[i:i + N_BATCH]
+            end = i + len(chunk) >= len(ids)
+            out = yield Request(adapter, chunk, list(range(i, i + len(chunk))), [self.base] * len(chunk),
+                                [len(chunk) - 1] if end else [], before=first if i == start else None,
+                                after=last if end else None)
+        return out
+
+    def review(self, ids: list[int]):
+        """The review part through the plain layers, once; returns it as a copy of the first sequence's cache."""
+        kept: list[ReviewCache] = []
+        yield from self._feed(ids, None, 0, self.clear, lambda: kept.append(ReviewCache(self.engine, ids, self.base)))
+        return kept[0]
+
+    def prefill(self, ids: list[int], adapter: str | None, review: ReviewCache | None = None):
+        """The prompt in the cleared slot with `adapter`; returns the next-token scores after it. With `review`
+        (an activated adapter), the review part comes from its saved copy and only the tail runs."""
+
+        def fresh() -> None:
+            self.clear()
+            if review is not None:
+                review.restore(self.base)
+
+        return (yield from self._feed(ids, adapter, review.length if review is not None else 0, fresh))[0]
+
+
+class SlotSteps:
+    """`decode`'s steps in one slot: row j is sequence base + j. Beams are copied and reordered stream to stream
+    (the spare breaks cycles); those copies are queued and run before the next step, so the last step's reorder,
+    which no step follows, costs nothing."""
+
+    def __init__(self, slot: Slot, adapter: str):
+        self.slot, self.adapter, self.rows = slot, adapter, 1
+        self._moves: list[tuple[int, int]] = []
 
     def beams(self, k: int) -> None:
-        e = self.engine
-        for j in range(1, k):
-            e._lib.llama_memory_seq_cp(e._mem, 0, j, -1, -1)
+        self._moves += [(0, j) for j in range(1, k)]
         self.rows = k
 
-    def step(self, last: torch.Tensor, position: int) -> torch.Tensor:
-        rows = list(range(self.rows))
-        self.engine._decode(last.view(-1).tolist(), [position] * self.rows, rows)
-        return torch.from_numpy(self.engine._scores(rows))
-
     def reorder(self, order: torch.Tensor) -> None:
-        lib, mem, k = self.engine._lib, self.engine._mem, self.rows
-        for j, src in enumerate(order.tolist()):
-            lib.llama_memory_seq_cp(mem, src, k + j, -1, -1)
-        for j in range(k):
-            lib.llama_memory_seq_rm(mem, j, -1, -1)
-            lib.llama_memory_seq_cp(mem, k + j, j, -1, -1)
-            lib.llama_memory_seq_rm(mem, k + j, -1, -1)
+        self._moves += moves(order.tolist(), spare=MAX_BEAMS)
+
+    def _copy(self) -> None:
+        lib, mem, base = self.slot.engine._lib, self.slot.engine._mem, self.slot.base
+        for src, dst in self._moves:
+            lib.llama_memory_seq_cp(mem, base + src, base + dst, -1, -1)  # a whole stream (dst's cells reset)
+        self._moves = []
+
+    def step(self, last: torch.Tensor, position: int) -> Request:
+        base, n = self.slot.base, self.rows
+        return Request(self.adapter, last.view(-1).tolist(), [position] * n, list(range(base, base + n)),
+                       list(range(n)), before=self._copy)
+
+    def run(self, steps):
+        """Drive `decode_steps`: each step it asks for becomes a request to the room."""
+        try:
+            asked = next(steps)
+            while True:
+                asked = steps.send(torch.from_numpy((yield self.step(*asked))))
+        except StopIteration as done:
+            return done.value
+
+
+def moves(order: list[int], spare: int) -> list[tuple[int, int]]:
+    """Copies (src, dst), run in order, that make sequence j hold what sequence order[j] held, through one spare
+    sequence: a destination is written once nothing left still reads it; a cycle is broken through the spare."""
+    todo = {j: src for j, src in enumerate(order) if src != j}
+    out: list[tuple[int, int]] = []
+    while todo:
+        read = set(todo.values())
+        free = [j for j in todo if j not in read]
+        if free:
+            for j in free:
+                out.append((todo.pop(j), j))
+            continue
+        j = next(iter(todo))  # every destination is still read: a cycle; park j's content in the spare
+        out.append((j, spare))
+        todo = {d: (spare if s == j else s) for d, s in todo.items()}
+    return out
