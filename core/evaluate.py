@@ -166,19 +166,23 @@ ABLATION_KEYS = ("in_input_language", "in_english", "chrf", "sentiment_agreement
 
 
 def variant_titles(engine: Engine, name: str, rows: list[D.Review]) -> dict[str, str]:
-    """One title adapter's titles for `rows`, one review at a time as every path decodes them."""
+    """One title adapter's titles for `rows`, each decoded as every path decodes it; as many side by side as the
+    generator decodes at once (a review's title does not depend on its company)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
 
-    out = {}
-    for r in tqdm(rows, desc=f"titles: {name}", leave=False):
+    def one(r: D.Review) -> tuple[str, str]:
         lang = langid.detect(r.body).language
         stars = None
         if engine.generator.needs_stars((name,)):  # en_trained's stars, as the zero-shot column gives them
             row = engine.run([r.body], names=(EN_TRAINED,), titles=False)[EN_TRAINED][0]
             stars = {name: stars_of(row["star_probs"])}
         with engine.title_lock:
-            out[r.uid] = engine.generator.titles(r.body, (name,), lang, stars)[name]
-    return out
+            return r.uid, engine.generator.titles(r.body, (name,), lang, stars)[name]
+
+    with ThreadPoolExecutor(max_workers=engine.title_lock.n) as pool:
+        return dict(tqdm(pool.map(one, rows), total=len(rows), desc=f"titles: {name}", leave=False))
 
 
 def zero_shot_ablation(engine: Engine, models_path: Path, reviews: list[D.Review], slices, preds, judge,

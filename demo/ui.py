@@ -11,6 +11,7 @@ from core.explain import COLORS, GROUPS, YOUR_REVIEW, load_map, map_frame
 from core.langid import language_name
 from core.languages import LANGUAGES
 from core.names import DE_FINETUNED, EN_TRAINED, ENGLISH_ONLY, LABELS, MAIN_MODELS, ZERO_SHOT
+from core.settings import current
 
 from .tabs import batch_tab, evidence_tab
 
@@ -253,20 +254,24 @@ def build_demo(compare_fn=None, rate_fn=None) -> gr.Blocks:
 
         outputs = [detected, detected_md, status] + cols
         asked = gr.State(None)  # the text and language this comparison was asked for
-        # Step one at once (the encoder: ~0.1 s); step two, the main titles (~1 s each, one review at a time),
-        # then fills the same columns. Ratings and titles queue apart, so a rating never waits behind titles.
+        # Step one at once (the encoder: ~0.1 s); step two, the main titles (~1 s each), then fills the same
+        # columns. Ratings and titles queue apart, so a rating never waits behind titles. As many titles run at
+        # once as the generator decodes side by side (core/titles/decode_room.py).
+        titles_at_once = max(1, current().title_batch)
         step_one = dict(fn=on_rate, inputs=[text, language], outputs=[raw, asked], concurrency_limit=4,
                         concurrency_id="ratings")
         starts = (button.click(**step_one, api_name="rate"), text.submit(**step_one, api_visibility="private"),
                   examples.load_input_event.then(**step_one, api_visibility="private"))
         for ev in starts:
-            ev.then(on_titles, asked, raw, api_visibility="private", concurrency_limit=2, concurrency_id="titles",
+            ev.then(on_titles, asked, raw, api_visibility="private", concurrency_limit=titles_at_once,
+                    concurrency_id="titles",
                     show_progress="hidden")
             ev.then(on_english_only, [asked, english_only], third_outs, api_visibility="private",
                     concurrency_limit=4, concurrency_id="ratings")
-            ev.then(on_zero_shot, [asked, zero_shot], fourth_outs, api_visibility="private", concurrency_limit=2,
-                    concurrency_id="titles")
-        gr.api(on_compare_api(compare_fn), api_name="compare", concurrency_limit=2, concurrency_id="titles")
+            ev.then(on_zero_shot, [asked, zero_shot], fourth_outs, api_visibility="private",
+                    concurrency_limit=titles_at_once, concurrency_id="titles")
+        gr.api(on_compare_api(compare_fn), api_name="compare", concurrency_limit=titles_at_once,
+               concurrency_id="titles")
         english_only.change(lambda on: gr.Column(visible=bool(on)), english_only, third, api_visibility="private",
                             queue=False)
         zero_shot.change(lambda on: gr.Column(visible=bool(on)), zero_shot, fourth, api_visibility="private",

@@ -108,7 +108,7 @@ def test_uploads_over_the_limit_are_refused_by_the_server_and_the_app_stays_up(c
 
 
 def test_a_full_queue_answers_busy_at_once_and_the_accepted_requests_complete(tmp_path):
-    """Queue of 1 (+ 2 running): a burst of 6 long compares. The ones that do not fit are refused at once with
+    """Queue of 1 (+ 2 titles running): a burst of 6 long compares. The ones that do not fit are refused at once with
     gradio_client's "Queue is full! Please try again." (the page shows "This application is currently busy.
     Please try again."; see test_browser), the others finish with full results, and the server keeps serving."""
     import time
@@ -117,10 +117,11 @@ def test_a_full_queue_answers_busy_at_once_and_the_accepted_requests_complete(tm
     from gradio_client import Client
     from local_server import running_app
 
-    n, capacity = 6, 2 + 1  # concurrency limit 2 running + CROSSLINGUAL_QUEUE_SIZE=1 waiting
+    n, capacity = 6, 2 + 1  # CROSSLINGUAL_TITLE_BATCH=2 titles running + CROSSLINGUAL_QUEUE_SIZE=1 waiting
     text = "Leider nach zwei Wochen kaputt, der Kundendienst antwortet nicht und das Geld ist weg. " * 30  # 512 tokens
     log_path = tmp_path / "server.log"
-    with open(log_path, "w") as log, running_app({"CROSSLINGUAL_QUEUE_SIZE": "1"}, log=log) as (url, proc):
+    with open(log_path, "w") as log, running_app({"CROSSLINGUAL_QUEUE_SIZE": "1", "CROSSLINGUAL_TITLE_BATCH": "2"},
+                                              log=log) as (url, proc):
         client = Client(url, verbose=False)
         client.predict("warm up", "auto", api_name="/compare")
         done_at: dict[int, float] = {}
