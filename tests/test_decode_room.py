@@ -86,3 +86,24 @@ def test_a_failing_review_leaves_the_room_serving_the_others(titles):
     with pytest.raises(ValueError, match="does not fit"):
         titles.next_logits([2] + [9] * titles.cells, "en_trained")  # a prompt longer than a sequence's cells
     assert titles.titles(REVIEWS[1], ("en_trained",))["en_trained"]
+
+
+def test_an_engine_nobody_holds_is_freed_with_its_decoding_thread():
+    """The room's worker holds its engine weakly: a generator dropped without close() (a test's, a swapped one)
+    must not keep its llama.cpp context and cache alive for the life of the process."""
+    import gc
+    import time
+    import weakref
+
+    if not llama_available():
+        pytest.skip("llama-cpp-python is not installed")
+    from core.titles.llama_engine import LlamaTitles
+
+    gen = LlamaTitles({"en_trained": ROOT / "assets" / "models" / "en_trained"})
+    assert gen.titles(REVIEWS[1])["en_trained"]
+    worker, ref = gen.room._worker, weakref.ref(gen)
+    del gen
+    gc.collect()
+    assert ref() is None
+    worker.join(timeout=30)
+    assert not worker.is_alive()

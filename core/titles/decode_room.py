@@ -18,6 +18,7 @@ title for title)."""
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Generator
@@ -70,9 +71,12 @@ class DecodeRoom:
     them all; `capacity`: the most tokens in one decode."""
 
     def __init__(self, run: Callable[[str | None, list[Request]], None], slots: int, capacity: int):
-        self._run, self.slots, self.capacity = run, slots, capacity
+        # the engine's method, weakly: the worker must not keep an engine nobody uses (and its cache) alive
+        self._run_ref = weakref.WeakMethod(run) if hasattr(run, "__self__") else (lambda: run)
+        self.slots, self.capacity = slots, capacity
         self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
+        self._closed = False
         self.stats = RoomStats()
         self._worker = threading.Thread(target=self._serve, name="title-decodes", daemon=True)
         self._worker.start()
@@ -81,6 +85,8 @@ class DecodeRoom:
         """Run the program `make(slot)` among the others and return what it returns (or raise what it raised)."""
         job = _Job(make)
         with self._cond:
+            if self._closed:
+                raise RuntimeError("the title generator is closed")
             self._queue.append(job)
             self._cond.notify_all()
         job.done.wait()
@@ -102,6 +108,20 @@ class DecodeRoom:
         except BaseException as exc:  # noqa: BLE001 - this review's error is its caller's, not the room's
             job.error = exc
         job.asked = None
+        self._finish(job)
+
+    def close(self) -> None:
+        """Stop the worker once the programs in the room are done; programs still queued are told."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if threading.current_thread() is not self._worker:
+            self._worker.join(timeout=60)
+
+    @staticmethod
+    def _finish(job: _Job) -> None:
+        """Wake the caller; drop the program and its maker (they hold the engine)."""
+        job.make = job.program = job.asked = None
         job.done.set()
 
     def _serve(self) -> None:
@@ -109,18 +129,25 @@ class DecodeRoom:
         free = list(range(self.slots))
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or active)
+                self._cond.wait_for(lambda: self._queue or active or self._closed, timeout=5)
+                if not active and (self._closed or self._run_ref() is None):
+                    for job in self._queue:
+                        job.error = RuntimeError("the title generator is closed")
+                        self._finish(job)
+                    self._queue.clear()
+                    self._closed = True
+                    return
                 while self._queue and free:
                     job = self._queue.popleft()
                     job.slot = free.pop(0)
                     active.append(job)
             for job in active:
-                if job.program is None:
+                if job.program is None and not job.done.is_set():
                     try:
                         job.program = job.make(job.slot)
                     except BaseException as exc:  # noqa: BLE001
                         job.error = exc
-                        job.done.set()
+                        self._finish(job)
                         continue
                     self._advance(job, None)
             self._step([j for j in active if not j.done.is_set()])
@@ -146,11 +173,15 @@ class DecodeRoom:
             except BaseException as exc:  # noqa: BLE001
                 job.program.close()
                 job.error, job.asked = exc, None
-                job.done.set()
+                self._finish(job)
         if not ready:
             return
         try:
-            self._run(adapter, [j.asked for j in ready])
+            run = self._run_ref()
+            if run is None:
+                raise RuntimeError("the title generator is closed")
+            run(adapter, [j.asked for j in ready])
+            del run
             for job in ready:
                 if job.asked.after is not None:
                     job.asked.after()
@@ -158,7 +189,7 @@ class DecodeRoom:
             for job in ready:
                 job.program.close()
                 job.error, job.asked = exc, None
-                job.done.set()
+                self._finish(job)
             return
         self.stats.decodes += 1
         self.stats.rows += sum(len(j.asked.tokens) for j in ready)

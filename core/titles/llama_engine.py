@@ -280,6 +280,7 @@ class LlamaTitles(TitleModels):
         return out
 
     def close(self) -> None:
+        self.room.close()
         for a in self.adapters.values():
             self._lib.llama_adapter_lora_free(a)
         self.adapters.clear()
