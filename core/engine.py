@@ -10,10 +10,10 @@ all call `run`, so the same review gets the same answer on every path.
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -241,8 +241,13 @@ class Engine:
                     out[n][j]["title_error"] = f"title generation failed: {exc}"
 
         # a batch's reviews side by side, as many as the generator decodes at once (their titles do not depend
-        # on their company); each still takes its own place in the queue
-        with ThreadPoolExecutor(max_workers=max(1, min(len(texts), self.title_lock.n))) as pool:
+        # on their company); each still takes its own place in the queue. One review stays in this thread.
+        workers = min(len(texts), self.title_lock.n)
+        if workers <= 1:
+            for j in range(len(texts)):
+                one(j)
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(one, range(len(texts))))
 
     def _rating_rows(self, n: str, top: torch.Tensor, mask: torch.Tensor, vectors: bool) -> list[dict]:

@@ -62,7 +62,6 @@ class RoomStats:
     """What the room has done: the tests and the bench read whether reviews really shared decodes."""
 
     decodes: int = 0
-    rows: int = 0  # tokens decoded
     most_programs: int = 0  # the most programs one decode served
 
 
@@ -137,19 +136,20 @@ class DecodeRoom:
                     self._queue.clear()
                     self._closed = True
                     return
+                admitted = []
                 while self._queue and free:
                     job = self._queue.popleft()
                     job.slot = free.pop(0)
-                    active.append(job)
-            for job in active:
-                if job.program is None and not job.done.is_set():
-                    try:
-                        job.program = job.make(job.slot)
-                    except BaseException as exc:  # noqa: BLE001
-                        job.error = exc
-                        self._finish(job)
-                        continue
-                    self._advance(job, None)
+                    admitted.append(job)
+            for job in admitted:  # each new program runs to its first request
+                active.append(job)
+                try:
+                    job.program = job.make(job.slot)
+                except BaseException as exc:  # noqa: BLE001
+                    job.error = exc
+                    self._finish(job)
+                    continue
+                self._advance(job, None)
             self._step([j for j in active if not j.done.is_set()])
             for job in [j for j in active if j.done.is_set()]:
                 active.remove(job)
@@ -192,7 +192,6 @@ class DecodeRoom:
                 self._finish(job)
             return
         self.stats.decodes += 1
-        self.stats.rows += sum(len(j.asked.tokens) for j in ready)
         self.stats.most_programs = max(self.stats.most_programs, len(ready))
         for job in ready:
             self._advance(job, job.asked.scores)

@@ -43,6 +43,7 @@ TENSOR_NAMES = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_p
                 "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
 LORA_GGUF_VERSION = 1  # bump when the conversion below changes
 MAX_BEAMS = 4  # a slot holds this many sequences and one spare (for reordering beams)
+SEQS_PER_SLOT = MAX_BEAMS + 1
 
 
 def llama_available() -> bool:
@@ -162,14 +163,12 @@ class LlamaTitles(TitleModels):
         self.n_vocab = self.table.rows
         self.model = self._model.model
         self.slots = max(1, current().title_batch)
-        per_slot = MAX_BEAMS + 1
         longest = max(st.max_review_tokens + st.max_title_tokens for st in self.settings.values()) + 32
-        self.longest_title = max(st.max_title_tokens for st in self.settings.values())
         self.cells = CELLS_PER_SEQUENCE * -(-longest // CELLS_PER_SEQUENCE)
         p = llama_cpp.llama_context_default_params()
         # one stream per sequence (kv_unified off): a row attends over its own stream's cells only, at the same
         # places whatever the other slots hold, so its sums do not depend on its company
-        p.n_seq_max, p.kv_unified = self.slots * per_slot, False
+        p.n_seq_max, p.kv_unified = self.slots * SEQS_PER_SLOT, False
         p.n_ctx = p.n_seq_max * self.cells
         p.n_batch, p.n_ubatch, p.n_threads, p.n_threads_batch = N_BATCH, N_BATCH, n, n
         p.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -316,7 +315,7 @@ class Slot:
     for reordering them. Everything it does to the cache runs on the room's worker, just before its next decode."""
 
     def __init__(self, engine: LlamaTitles, number: int):
-        self.engine, self.base = engine, number * (MAX_BEAMS + 1)
+        self.engine, self.base = engine, number * SEQS_PER_SLOT
         self.spare = self.base + MAX_BEAMS
 
     def clear(self) -> None:
@@ -329,9 +328,10 @@ class Slot:
     def _feed(self, ids: list[int], adapter: str | None, start: int, first: Callable[[], None] | None,
               last: Callable[[], None] | None = None):
         """Requests: positions start.. of `ids` into the slot's first sequence, in chunks of a decode; returns
-        the scores after the last one. `first` runs before the first chunk, `last` after the last."""
+        the scores after the last one. `first` runs before the first chunk, `last` after the last. The sequence
+        must also hold `adapter`'s title after the prompt."""
         e, out = self.engine, None
-        if len(ids) + e.longest_title > e.cells:
+        if len(ids) + (e.settings[adapter].max_title_tokens if adapter else 0) > e.cells:
             raise ValueError(f"a prompt of {len(ids)} tokens does not fit the {e.cells} cells of a sequence")
         for i in range(start, len(ids), N_BATCH):
             chunk = ids[i:i + N_BATCH]
