@@ -20,6 +20,7 @@ import torch
 
 from . import langid, ort_backend
 from .answer_cache import AnswerCache
+from .cpu_threads import leave_openmp_to_llama_cpp, usable_cores
 from .fair_lock import FairLock, FairSlots
 from .map_projection import load_projections
 from .models import (STAR_LABELS, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
@@ -29,6 +30,7 @@ from .results import ModelOutput
 from .settings import current
 from .title_checks import check_title
 from .title_words import ModelDirError
+from .titles import llama_writes_titles
 from .titles.encoder_decoder import SeedTitles
 from .titles.generator import ADAPTER_DIR, SETTINGS_FILE, TitleGenerator
 
@@ -45,6 +47,8 @@ class Engine:
 
         from .base import load_base
 
+        if llama_writes_titles():  # before any PyTorch op here: see core/cpu_threads.py
+            leave_openmp_to_llama_cpp()
         cfg = current()
         self.models_dir = Path(models_dir or cfg.models)
         dirs = {}
@@ -99,7 +103,7 @@ class Engine:
     def _use_onnx_runtime(self) -> None:
         """Move the encoder layers and the decoding steps to ONNX Runtime (core/ort_backend.py). Any failure
         leaves the Engine on PyTorch, with the reason in `runtime_note`."""
-        cores = torch.get_num_threads()
+        cores = usable_cores()
         try:
             trunk = ort_backend.OrtLayers(self.bert.encoder.layer[: self.trunk.k], threads=cores)
             tops = {n: ort_backend.OrtLayers(self.top_layers[n], threads=cores) for n in self.names}

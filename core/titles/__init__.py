@@ -31,19 +31,27 @@ if TYPE_CHECKING:
     from .generator import TitleGenerator
 
 
+def llama_writes_titles(base: str | None = None) -> bool:
+    """Whether `load_generator` tries llama.cpp: the default PyPI GGUF, llama-cpp-python installed,
+    CROSSLINGUAL_GENERATOR_ENGINE not "torch"."""
+    from ..settings import current
+    from .gemma_base import is_packaged_base
+    from .llama_engine import llama_available
+
+    return current().generator_engine != "torch" and is_packaged_base(base) and llama_available()
+
+
 def load_generator(dirs: dict[str, Path], base: str | None = None) -> "TitleGenerator":
-    """The main title generator for these model folders: llama.cpp where it can run the base (the default
-    PyPI GGUF, llama-cpp-python installed, CROSSLINGUAL_GENERATOR_ENGINE not "torch"), else PyTorch; and PyTorch,
-    with a log line, when llama.cpp fails to load (a build that cannot run here, a damaged cache twice over)."""
+    """The main title generator for these model folders: llama.cpp where it can run the base
+    (`llama_writes_titles`), else PyTorch; and PyTorch, with a log line, when llama.cpp fails to load (a build
+    that cannot run here, a damaged cache twice over)."""
     import logging
 
-    from ..settings import current
     from ..title_words import ModelDirError
-    from .gemma_base import is_packaged_base
-    from .llama_engine import LlamaTitles, llama_available
+    from .llama_engine import LlamaTitles
     from .torch_engine import GemmaTitles
 
-    if current().generator_engine != "torch" and is_packaged_base(base) and llama_available():
+    if llama_writes_titles(base):
         try:
             return LlamaTitles(dirs)
         except ModelDirError:  # a broken adapter: the PyTorch engine would read the same files

@@ -32,6 +32,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..cpu_threads import usable_cores
 from ..settings import current
 from .decode_room import DecodeRoom, Request
 from .generator import (ADAPTER_DIR, GeneratorSettings, TitleModels, decode_steps, lora_pairs, read_adapter,
@@ -52,20 +53,6 @@ def llama_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def usable_cores() -> int:
-    """Cores this process may run on: the affinity mask, capped by a cgroup CPU quota (a container such as a
-    Space's sees the host's cores but gets 2). llama.cpp's threads spin while they wait, so one thread too
-    many costs far more than one too few."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, int(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
 
 
 def lora_gguf(adapter_dir: Path, out_dir: Path) -> Path:
