@@ -48,7 +48,7 @@ def predict_table(read: TableRead, engine=None, batch_size: int | None = None,
     So batches with titles are small (4 rows, about 4 s on 2 cores) and ratings-only ones larger (16 rows, well
     under a second): batch size changes no answer, only how often the job can stop and report.
     """
-    from .title_words import words
+    from .title_copying import copying
 
     batch_size = batch_size or (4 if titles else 16)
 
@@ -77,7 +77,7 @@ def predict_table(read: TableRead, engine=None, batch_size: int | None = None,
                 rec[f"{m}_title"] = t.title
                 rec[f"{m}_title_language"] = t.title_language
                 rec[f"{m}_accidental_translation"] = t.title_badge == "accidental_translation"
-                rec[f"{m}_copied"] = bool(words(t.title)) and t.title_copied_share >= 1.0
+                rec[f"{m}_copied"] = copying(t.title, texts[i]).copied
                 rec[f"{m}_seen_in_training"] = bool(t.title_seen_in_training)
                 seed = o.encoder_decoder
                 rec[f"{m}_encoder_decoder_title"] = seed.title if seed else ""

@@ -6,7 +6,8 @@ call these, so a title counted as copied in the report is the one the page marks
 from __future__ import annotations
 
 from . import langid, languages
-from .title_words import title_hash, words
+from .title_copying import copying
+from .title_words import title_hash
 from .results import TitleOutput
 
 
@@ -16,14 +17,13 @@ def title_candidates(input_lang: str) -> tuple[str, ...]:
 
 
 def title_badge(title: str, title_lang: str, input_lang: str, input_text: str, seen: bool) -> tuple[str, float]:
-    """Why the title looks the way it does. Order matters: a memorised title is the most
-    important thing to tell a class, then copying, then the language."""
-    tw = words(title)
-    inp = set(words(input_text))
-    copied_share = (sum(w in inp for w in tw) / len(tw)) if tw else 0.0
+    """Why the title looks the way it does, and its copied share (core/title_copying.py: the coverage). Order
+    matters: a memorised title is the most important thing to tell a class, then copying, then the language."""
+    c = copying(title, input_text)
+    copied_share = c.coverage
     if seen:
         return "seen_in_training", copied_share
-    if tw and copied_share == 1.0:
+    if c.copied:
         return "copied", copied_share
     if title_lang == "unknown" or input_lang == "unknown":
         return "unknown", copied_share

@@ -45,7 +45,8 @@ worse. The *Evidence* numbers measure it, for the rating and for the titles, ins
 BADGES = {
     "same_language": ("✅", "same language as the input"),
     "accidental_translation": ("🔀", "accidental translation: the title is in another language"),
-    "copied": ("📋", "copied from the input: every word of the title is in the review"),
+    "copied": ("📋", "copied from the input: at least 4 in 5 of the title's words (characters in Chinese and "
+                     "Japanese) come from the review"),
     "seen_in_training": ("🧠", "seen in training: a memorised title, not a new one"),
     "unknown": ("❔", "title language could not be judged"),
 }
