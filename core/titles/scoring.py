@@ -1,5 +1,5 @@
-"""How a set of generated titles is scored beyond chrF/ROUGE: how many are distinct, which repeats most, and which
-language they come out in.
+"""How a set of generated titles is scored beyond chrF/ROUGE: how many are distinct, which repeats most, which
+language they come out in, and how much of them was copied from the review.
 
 Why one place: training picks its settings on the dev sets (`gemma_train.dev_titles`, the model cards) and the
 report scores the test sets (`core/evaluate.py`); with two definitions a "distinct" on a card and in the report
@@ -33,6 +33,18 @@ def title_languages(titles: list[str], lang: str) -> list[str]:
 def language_shares(languages: list[str], lang: str, keys: tuple[str, ...]) -> dict[str, dict]:
     """The shares `keys` (of LANGUAGE_SHARES) of titles detected as `languages`, for reviews in `lang`."""
     return {k: M.rate([LANGUAGE_SHARES[k](g, lang) for g in languages]) for k in keys}
+
+
+def copy_measures(titles: list[str], reviews: list[str], languages: list[str], lang: str) -> dict[str, dict]:
+    """Written vs copied (core/title_copying.py) for titles of reviews in `lang`, `languages` their detected
+    languages: mean coverage, density and novel-token share, the copied share, and the share "written in the
+    input language": in the review's language and not copied."""
+    from ..title_copying import copying
+
+    cs = [copying(t, r) for t, r in zip(titles, reviews)]
+    return {"coverage": M.mean([c.coverage for c in cs]), "density": M.mean([c.density for c in cs]),
+            "novel_words": M.mean([c.novel for c in cs]), "copied_from_input": M.rate([c.copied for c in cs]),
+            "written_in_input_language": M.rate([g == lang and not c.copied for g, c in zip(languages, cs)])}
 
 
 def same_title(title: str) -> str:
