@@ -36,7 +36,10 @@ English titles. For a German review it answers in English ("accidental translati
 it memorised. The main title comes from a generator that was pre-trained on many languages, with a small adapter that
 changes how it writes a title, not how it reads the review: trained on English titles only, it writes German titles
 for most German reviews and still answers some in English (the *Evidence* tab counts how often: about one in ten; a
-third with an earlier adapter decoded greedily). Fine-tuning on German teaches the German titles.
+third with an earlier adapter decoded greedily). But look at the 📋 badge: most of those German titles are a phrase
+copied from the review, and a copied phrase is in the review's language whatever the model learnt. Only about one
+German title in four is written in its own words, against one in two for English reviews; fine-tuning on German
+makes nearly every title German, not more of them written.
 
 **Catastrophic forgetting.** Fine-tuning on German moves the same weights; what the model did on English can get
 worse. The *Evidence* numbers measure it, for the rating and for the titles, instead of assuming it.
