@@ -114,17 +114,27 @@ def title_block(rows: list[D.Review], hyps: dict[str, str], seen: set[str], lang
     out["most_repeated"] = S.most_repeated(hy)
     out.update(S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_other_language")))
     out.update(S.copy_measures(hy, [r.body for r in rows], guesses, lang))  # the badge's definition of copied
-    # the same rule on the real titles: how much of a human title is copied, to read the model's share against
-    out["reference_copied"] = S.copy_measures(refs, [r.body for r in rows], [lang] * len(refs),
-                                              lang)["copied_from_input"]
+    out["reference_copied"] = reference_copied(rows, lang)
     out["verbatim_training_title"] = M.rate([title_hash(h) in seen for h in hy])
     if judge is not None:
-        pol = [(r, h) for r, h in zip(rows, hy) if r.polarity]
-        got = judge([h for _, h in pol])
-        out["sentiment_agreement"] = M.rate([g == r.polarity for (r, _), g in zip(pol, got)])
+        out["sentiment_agreement"] = sentiment_agreement(rows, hy, judge)
     out["badges"] = dict(Counter(badges))
     out["examples"] = [{"reference": r.title, "generated": h} for r, h in list(zip(rows, hy))[:5]]
     return out
+
+
+def reference_copied(rows: list[D.Review], lang: str) -> dict:
+    """The copied share of the real titles of `rows` (all titled), by the same rule: what a model's share is read
+    against."""
+    return S.copy_measures([r.title for r in rows], [r.body for r in rows], [lang] * len(rows),
+                           lang)["copied_from_input"]
+
+
+def sentiment_agreement(rows: list[D.Review], hy: list[str], judge) -> dict:
+    """The share of titles whose polarity, as `judge` reads them, is their review's label (labelled reviews)."""
+    pol = [(r, h) for r, h in zip(rows, hy) if r.polarity]
+    got = judge([h for _, h in pol])
+    return M.rate([g == r.polarity for (r, _), g in zip(pol, got)])
 
 
 def rating_block(rows: list[D.Review], preds: dict[str, dict]) -> dict:
@@ -273,15 +283,11 @@ def language_shares(rows: list[D.Review], hyps: dict[str, str], lang: str, judge
     out = {**S.language_shares(guesses, lang, ("in_input_language", "in_english", "in_german", "other_or_unknown")),
            **S.copy_measures(hy, [r.body for r in rows], guesses, lang), "distinct": S.distinct(hy)}
     if judge is not None:
-        pol = [(r, h) for r, h in zip(rows, hy) if r.polarity]
-        got = judge([h for _, h in pol])
-        out["sentiment_agreement"] = M.rate([g == r.polarity for (r, _), g in zip(pol, got)])
-    titled = [(r.title, h) for r, h in zip(rows, hy) if r.title]
+        out["sentiment_agreement"] = sentiment_agreement(rows, hy, judge)
+    titled = [r for r in rows if r.title]
     if titled:
-        out.update(M.title_scores([t for t, _ in titled], [h for _, h in titled]))
-        titled_rows = [r for r in rows if r.title]
-        out["reference_copied"] = S.copy_measures([r.title for r in titled_rows], [r.body for r in titled_rows],
-                                                  [lang] * len(titled_rows), lang)["copied_from_input"]
+        out.update(M.title_scores([r.title for r in titled], [hyps[r.uid] for r in titled]))
+        out["reference_copied"] = reference_copied(titled, lang)
     out["examples"] = [{"review": r.body[:80], "generated": h} for r, h in list(zip(rows, hy))[:3]]
     return out
 
