@@ -16,7 +16,7 @@ Why this shape
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -200,8 +200,6 @@ TITLES_FILE = "train_titles.sha1.json"
 def save_model(out: Path, peft_model, adapter_name: str, heads: ReviewHeads, settings: ModelSettings,
                train_titles: list[str], extra: dict | None = None) -> None:
     """Write the adapter (peft save_pretrained), the heads (fp16 safetensors), settings and title hashes."""
-    from safetensors.torch import save_file
-
     import shutil
 
     out.mkdir(parents=True, exist_ok=True)
@@ -266,7 +264,6 @@ def read_settings(model_dir: Path) -> ModelSettings:
 
 def load_heads(model_dir: Path, bert: nn.Module, settings: ModelSettings) -> ReviewHeads:
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
     from transformers import BertConfig, BertLMHeadModel
     from transformers.initialization import no_init_weights
 

@@ -92,7 +92,6 @@ def test_an_engine_nobody_holds_is_freed_with_its_decoding_thread():
     """The room's worker holds its engine weakly: a generator dropped without close() (a test's, a swapped one)
     must not keep its llama.cpp context and cache alive for the life of the process."""
     import gc
-    import time
     import weakref
 
     if not llama_available():
