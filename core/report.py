@@ -210,9 +210,11 @@ def curve_points(curve: dict) -> list[dict]:
                 continue
             if key == "chrf":
                 point[f"{lang}:{key}"] = (sum(vals) / len(vals), min(vals), max(vals))
-            else:  # each seed's share of the same dev titles: pooled, k of n x seeds
-                n = curve["dev"][lang] * len(vals)
-                k = round(sum(vals) * curve["dev"][lang])
+            else:  # each seed's share of the same dev titles, pooled; sentiment counts the reviews with a polarity
+                sizes = [r["dev"][lang].get("sentiment_n", curve["dev"][lang]) if key == "sentiment_agreement"
+                         else curve["dev"][lang] for r in runs]
+                n = sum(sizes)
+                k = sum(round(v * size) for v, size in zip(vals, sizes))
                 lo, hi = wilson(k, n)
                 point[f"{lang}:{key}"] = (100 * k / n, 100 * min(lo, k / n), 100 * max(hi, k / n))
         out.append(point)
@@ -444,7 +446,29 @@ def title_curve_section(report: dict) -> list[str]:
             f"and English dev (n={curve['dev']['en']}), as training scores its dev sets; sentiment judged by "
             f"`{curve['judge']}`. Mean over seeds [95% Wilson interval over the pooled titles; chrF: the seeds' "
             "range]. The points were fixed in advance: nothing is chosen on them.", "",
-            title_curve_table(report).to_markdown(index=False), ""]
+            title_curve_table(report).to_markdown(index=False), "", *curve_reading(curve)]
+
+
+def curve_reading(curve: dict) -> list[str]:
+    """The curve's two ends in words, from the same points as the table (whichever way they fall)."""
+    points = curve_points(curve)
+    if len(points) < 2:
+        return []
+    first, last = points[0], points[-1]
+
+    def move(key: str, unit: str = "%") -> str:
+        a, b = first[key], last[key]
+        return "–" if a is None or b is None else f"{a[0]:.1f}{unit} → {b[0]:.1f}{unit}"
+
+    cheapest = next((p for p in points if p["de:in_input_language"] and p["de:in_input_language"][1] >=
+                     first["de:in_input_language"][2]), None)
+    return [f"From {first['german_titles']} to {last['german_titles']} German titles: German dev titles in German "
+            f"{move('de:in_input_language')}, written in German {move('de:written_in_input_language')}, German chrF "
+            f"{move('de:chrf', '')}, sentiment agreement {move('de:sentiment_agreement')}; English dev titles in "
+            f"English {move('en:in_input_language')}, English chrF {move('en:chrf', '')}. "
+            + (f"The fewest titles whose German share's interval lies above the zero-shot point's: "
+               f"{cheapest['german_titles']}." if cheapest else
+               "No point's German share has an interval above the zero-shot point's."), ""]
 
 
 def write_report(report: dict, out: Path) -> None:

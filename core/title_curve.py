@@ -68,6 +68,7 @@ def run(models_dir: Path, tiny: bool = False) -> dict:
             pairs = [(g, row.polarity) for g, row in zip(got, dev[lang]) if row.polarity]
             r["dev"][lang]["sentiment_agreement"] = (round(sum(g == p for g, p in pairs) / len(pairs), 4)
                                                      if pairs else None)
+            r["dev"][lang]["sentiment_n"] = len(pairs)  # the titles whose review has a polarity
     out = {"command": "python -m core title-curve" + (" --tiny" if tiny else ""), "points": [
         "all" if n is None else n for n in points], "seeds": list(seeds), "german_train_titles": len(german),
         "dev": {lang: len(v) for lang, v in dev.items()}, "judge": JUDGE, "epochs": epochs, "lr": cfg.gen_lr,

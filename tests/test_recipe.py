@@ -42,7 +42,8 @@ def test_the_german_titles_curve_trains_each_point_and_the_report_plots_it(tiny_
     assert sizes == [0, 2, curve["german_train_titles"]] and curve["german_train_titles"] > 2
     assert [run["steps"] > 0 for run in curve["runs"]] == [False, True, True]
     for run in curve["runs"]:
-        assert {"in_input_language", "written_in_input_language", "chrf", "sentiment_agreement"} <= set(run["dev"]["de"])
+        assert {"in_input_language", "written_in_input_language", "chrf", "sentiment_agreement",
+                "sentiment_n"} <= set(run["dev"]["de"])
         assert {"in_input_language", "chrf"} <= set(run["dev"]["en"])
     assert curve["wall_s"] > 0 and curve["command"] == "python -m core title-curve --tiny"
 

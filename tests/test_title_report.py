@@ -63,3 +63,27 @@ def test_sentiment_agreement_compares_the_judges_reading_of_each_title_with_the_
     judge = lambda texts: ["positive" for _ in texts]  # noqa: E731 - reads every title as positive
     b = title_block(rows, hyps, set(), "de", judge)
     assert b["sentiment_agreement"]["rate"] == pytest.approx(0.5) and b["sentiment_agreement"]["n"] == 2
+
+
+def test_the_german_titles_curve_pools_each_points_seeds_over_the_titles_each_share_counts():
+    """Shares pool the seeds' titles; sentiment agreement counts only the reviews with a polarity (sentiment_n),
+    so 2 of 4 judged titles is 50%, not 2 of the 40 titled reviews."""
+    from core.report import curve_points, curve_reading
+
+    def run(size, seed, de_in, agree, en_chrf):
+        return {"german_titles": size, "all": size == 10, "seed": seed, "train_s": 1.0,
+                "dev": {"de": {"in_input_language": de_in, "written_in_input_language": 0.1, "chrf": 20.0,
+                               "sentiment_agreement": agree, "sentiment_n": 4},
+                        "en": {"in_input_language": 1.0, "chrf": en_chrf, "sentiment_agreement": None}}}
+
+    curve = {"dev": {"de": 40, "en": 40}, "runs": [run(0, 0, 0.5, 0.5, 15.0), run(4, 0, 0.9, 0.25, 14.0),
+                                                   run(4, 1, 1.0, 0.75, 16.0), run(10, 0, 1.0, 1.0, 15.5)]}
+    first, four, last = curve_points(curve)
+    assert first["de:sentiment_agreement"][0] == 50.0
+    assert four["seeds"] == 2 and four["de:in_input_language"][0] == 95.0  # 76 of 80 pooled titles
+    assert four["de:sentiment_agreement"][0] == 50.0  # (1 + 3) of (4 + 4)
+    assert four["de:sentiment_agreement"][1] < 25 < 75 < four["de:sentiment_agreement"][2]  # 8 titles' interval
+    assert four["en:chrf"] == (15.0, 14.0, 16.0)  # the seeds' mean and range
+    assert last["de:in_input_language"][1] > first["de:in_input_language"][2]
+    reading = curve_reading(curve)[0]
+    assert "in German 50.0% → 100.0%" in reading and "above the zero-shot point's: 4." in reading
