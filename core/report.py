@@ -187,6 +187,7 @@ def beyond_german_table(report: dict) -> pd.DataFrame:
 
 CURVE_METRICS = (("de", "in_input_language", "German dev: in German %"),
                  ("de", "written_in_input_language", "German dev: written in German %"),
+                 ("de", "copied_from_input", "German dev: copied %"),
                  ("de", "chrf", "German dev: chrF"),
                  ("de", "sentiment_agreement", "German dev: sentiment %"),
                  ("en", "in_input_language", "English dev: in English %"),
@@ -355,11 +356,12 @@ def curve_plot(curve: dict, out: Path) -> str | None:
     points = curve_points(curve)
     if not points:
         return None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.8))
     xs = range(len(points))
     names = [f"all\n({p['german_titles']})" if p["all"] else str(p["german_titles"]) for p in points]
     styles = {("de", "in_input_language"): ("#F58518", "o", "German dev: in German"),
               ("de", "written_in_input_language"): ("#E45756", "s", "German dev: written in German"),
+              ("de", "copied_from_input"): ("#9D755D", "v", "German dev: copied from the review"),
               ("de", "sentiment_agreement"): ("#B279A2", "^", "German dev: sentiment agreement"),
               ("en", "in_input_language"): ("#4C78A8", "D", "English dev: in English"),
               ("de", "chrf"): ("#F58518", "o", "German dev chrF"), ("en", "chrf"): ("#4C78A8", "D",
@@ -377,7 +379,7 @@ def curve_plot(curve: dict, out: Path) -> str | None:
         ax.set_xlabel("German training titles in stage 2")
         ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)  # off the data
     left.set_ylim(0, 105)
     fig.suptitle("How many German titles does it take?", fontsize=10)
     fig.tight_layout()
@@ -463,7 +465,8 @@ def curve_reading(curve: dict) -> list[str]:
     cheapest = next((p for p in points if p["de:in_input_language"] and p["de:in_input_language"][1] >=
                      first["de:in_input_language"][2]), None)
     return [f"From {first['german_titles']} to {last['german_titles']} German titles: German dev titles in German "
-            f"{move('de:in_input_language')}, written in German {move('de:written_in_input_language')}, German chrF "
+            f"{move('de:in_input_language')}, written in German {move('de:written_in_input_language')}, copied "
+            f"{move('de:copied_from_input')}, German chrF "
             f"{move('de:chrf', '')}, sentiment agreement {move('de:sentiment_agreement')}; English dev titles in "
             f"English {move('en:in_input_language')}, English chrF {move('en:chrf', '')}. "
             + (f"The fewest titles whose German share's interval lies above the zero-shot point's: "
