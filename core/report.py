@@ -444,10 +444,11 @@ def title_curve_section(report: dict) -> list[str]:
             f"rate {curve['lr']:g}, batch {curve['batch_size']}), on a seeded sample of the "
             f"{curve['german_train_titles']} German training titles, seeds {curve['seeds']} where the data allows "
             f"a different sample (0 titles is `{EN_TRAINED}` itself and all of them the recipe's own stage 2: one "
-            "run each). Greedy titles from the float32 adapter on German dev (n={curve['dev']['de']}) "
+            f"run each). Greedy titles from the float32 adapter on German dev (n={curve['dev']['de']}) "
             f"and English dev (n={curve['dev']['en']}), as training scores its dev sets; sentiment judged by "
             f"`{curve['judge']}`. Mean over seeds [95% Wilson interval over the pooled titles; chrF: the seeds' "
-            "range]. The points were fixed in advance: nothing is chosen on them.", "",
+            "range]. The seeds title the same reviews, so a pooled interval is narrower than a new sample of reviews "
+            "would give. The points were fixed in advance: nothing is chosen on them.", "",
             title_curve_table(report).to_markdown(index=False), "", *curve_reading(curve)]
 
 

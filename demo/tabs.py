@@ -19,6 +19,11 @@ PLOT_NOTES = {
                           "language detector scores on real titles, the best a model can be read to do.",
     "forgetting_curve.png": "Stage 2 trains on German only. The orange line is German dev accuracy, the blue line "
                             "English: if blue falls while orange rises, that is catastrophic forgetting.",
+    "german_titles_curve.png": "How many German titles does it take? Stage 2 re-run on 0 to all 296 German training "
+                               "titles (dev sets). Orange: German reviews titled in German; red: titled in German in "
+                               "the model's own words; brown: copied from the review; blue: English reviews titled in "
+                               "English. If orange rises while red stays flat, German titles teach the language, not "
+                               "the writing.",
 }
 
 

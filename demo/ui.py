@@ -39,7 +39,8 @@ for most German reviews and still answers some in English (the *Evidence* tab co
 third with an earlier adapter decoded greedily). But look at the 📋 badge: most of those German titles are a phrase
 copied from the review, and a copied phrase is in the review's language whatever the model learnt. Only about one
 German title in four is written in its own words, against one in two for English reviews; fine-tuning on German
-makes nearly every title German, not more of them written.
+makes nearly every title German, not more of them written. A few dozen German titles are enough for that (the
+*Evidence* tab's "How many German titles does it take?"); more of them do not make the titles less copied.
 
 **Catastrophic forgetting.** Fine-tuning on German moves the same weights; what the model did on English can get
 worse. The *Evidence* numbers measure it, for the rating and for the titles, instead of assuming it.

@@ -102,6 +102,8 @@ def test_evidence_tab_shows_the_report_plots(page):
     page.get_by_role("tab", name="Evidence").click()
     page.wait_for_selector("img[src*='polarity_accuracy']", timeout=30_000)
     assert page.locator("img[src*='title_language']").count() == 1
+    assert page.locator("img[src*='german_titles_curve']").count() == 1
+    assert "teach the language, not the writing" in page.content()
     assert "catastrophic forgetting" in page.content()
 
 
