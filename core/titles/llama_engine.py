@@ -35,6 +35,7 @@ import torch
 from ..cpu_threads import usable_cores
 from ..settings import current
 from .decode_room import DecodeRoom, Request
+from .llama_backends import load_cpu_backend
 from .generator import (ADAPTER_DIR, GeneratorSettings, TitleModels, decode_steps, lora_pairs, read_adapter,
                         stop_ids)
 
@@ -134,6 +135,8 @@ class LlamaTitles(TitleModels):
         logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
         n = threads or current().generator_threads or usable_cores()
         source = assemble_gguf()
+
+        self.kernels = load_cpu_backend()  # a build with run-time CPU dispatch loads its best variant here
 
         def load_files() -> None:
             self.table = TokenTable(source, threads=n)
