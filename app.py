@@ -9,11 +9,17 @@ import argparse
 import os
 import sys
 
+try:  # first, before anything touches CUDA: on a ZeroGPU Space it stands in for CUDA outside GPU calls
+    import spaces  # noqa: F401  (core/device.py)
+except ImportError:  # an environment from before requirements.txt listed it: nothing needs it off ZeroGPU
+    pass
+
 from core.malloc import limit_malloc_arenas
 
 limit_malloc_arenas()  # before any thread starts: see core/malloc.py (the classroom load test's memory rule)
 
 from core.base import BaseModelError  # noqa: E402
+from core.device import DeviceError  # noqa: E402
 from core.title_words import ModelDirError  # noqa: E402
 from core.settings import current  # noqa: E402
 
@@ -21,15 +27,20 @@ from core.settings import current  # noqa: E402
 def load_models() -> None:
     """Load the engine and run it once now so the first visitor does not wait; exit with one clear line if it
     cannot."""
+    from core.device import on_zero_gpu
+    from core.engine import get_engine
     from core.inference import compare
 
     from core.service import keep_answers
     from demo.ui import EXAMPLES
 
     try:  # one comparison: loads the models and pays the first pass's one-time costs (language profiles too)
-        compare("Warm-up: the first pass through the models pays one-time set-up costs.")
+        if on_zero_gpu():  # no GPU until a visitor's call: load only (the models move to it then)
+            get_engine()
+        else:
+            compare("Warm-up: the first pass through the models pays one-time set-up costs.")
         keep_answers(e["text"] for e in EXAMPLES)  # an example answered once stays instant
-    except (BaseModelError, ModelDirError, OSError) as exc:
+    except (BaseModelError, ModelDirError, DeviceError, OSError) as exc:
         sys.stderr.write(f"Cross-lingual Review Lab cannot start: {exc}\n")
         raise SystemExit(2) from None
     except Exception as exc:  # noqa: BLE001 - anything else a model library raises: still one line, not a traceback

@@ -183,4 +183,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .device import DeviceError
+
+    try:
+        sys.exit(main())
+    except DeviceError as exc:  # CROSSLINGUAL_DEVICE=cuda without a GPU: one line, not a traceback
+        sys.stderr.write(f"python -m core: {exc}\n")
+        sys.exit(2)

@@ -45,17 +45,17 @@ def predict_table(read: TableRead, engine=None, batch_size: int | None = None,
     contract's (Engine.model_output), so a row here matches what ``compare`` says.
 
     `progress` is called after each batch; a page job stops there once its visitor has gone (core/table_jobs.py).
-    So batches with titles are small (4 rows, about 4 s on 2 cores) and ratings-only ones larger (16 rows, well
-    under a second): batch size changes no answer, only how often the job can stop and report.
+    So batches with titles are small (4 rows, about 4 s on 2 cores; 8 on a GPU) and ratings-only ones larger (16
+    rows, well under a second): batch size changes no answer, only how often the job can stop and report.
     """
     from .title_copying import copying
-
-    batch_size = batch_size or (4 if titles else 16)
 
     if engine is None:
         from .engine import get_engine
 
         engine = get_engine()
+    # on a GPU each batch is one ZeroGPU call (core/device.py): fewer, larger ones, each well inside its duration
+    batch_size = batch_size or ((8 if engine.device == "cuda" else 4) if titles else 16)
     names = tuple(engine.names)
     refs = read.refs or reference_columns(read.df, read.column)
     texts = [prepare_text(v)[0] for v in read.df[read.column].tolist()]

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 from . import langid, ort_backend
 from .answer_cache import AnswerCache
 from .cpu_threads import leave_openmp_to_llama_cpp, usable_cores
+from .device import choose_device, on_gpu
 from .fair_lock import FairLock, FairSlots
 from .map_projection import load_projections
 from .models import (STAR_LABELS, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
@@ -47,10 +49,14 @@ class Engine:
 
         from .base import load_base
 
-        if llama_writes_titles():  # before any PyTorch op here: see core/cpu_threads.py
-            leave_openmp_to_llama_cpp()
         cfg = current()
+        # CROSSLINGUAL_DEVICE (core/device.py): "cuda" runs every model in PyTorch on the GPU; a DeviceError where
+        # the GPU asked for is missing, before anything loads
+        self.device = choose_device(cfg.device)
+        if llama_writes_titles(device=self.device):  # before any PyTorch op here: see core/cpu_threads.py
+            leave_openmp_to_llama_cpp()
         self.models_dir = Path(models_dir or cfg.models)
+        self.base_from_env = base_from_env
         dirs = {}
         for n in names:
             dirs[n] = cfg.model_dir(n, self.models_dir)
@@ -84,7 +90,9 @@ class Engine:
         self.seed = SeedTitles({n: h.decoder for n, h in self.heads.items() if h.decoder is not None}, self.settings,
                                self.tokenizer, dirs, shortlist=cfg.title_shortlist)
         self.runtime, self.runtime_note = "torch", ""
-        if ort_backend.wanted():
+        if self.device == "cuda":  # built on the CPU, then moved: what ZeroGPU expects at start-up
+            self._move_to(self.device)
+        elif ort_backend.wanted():
             self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
         # Two gates, so a rating never waits behind a title: `lock` for the encoder and the seed decoder (about
@@ -99,6 +107,28 @@ class Engine:
             self.title_lock.resize(getattr(self.generator, "slots", 1))
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
         self.map_projection = load_projections(dirs)
+        _engines[self._key()] = self
+
+    # -- where it runs ------------------------------------------------------------------------------
+    def _move_to(self, device: str) -> None:
+        """The encoder (its base, both models' merged top layers), the heads and the seed decoders onto `device`."""
+        self.peft_model.to(device)
+        for n in self.names:
+            self.top_layers[n].to(device)
+            self.heads[n].to(device)
+
+    def answered_by(self) -> dict[str, str]:
+        """Which engines answer on which device: what `/compare`'s result and the bench record."""
+        gen = self.generator.describe().engine if self.generator is not None else "none"
+        return {"device": self.device, "encoder": self.runtime, "generator": gen}
+
+    def _key(self) -> tuple:
+        return str(self.models_dir), tuple(self.names), self.base_from_env
+
+    def __reduce__(self):
+        """An Engine crosses a process boundary (a ZeroGPU call, core/device.py) as a reference: the process on the
+        other side uses its own copy of the same engine (forked with it), or loads one."""
+        return _shared_engine, self._key()
 
     def _use_onnx_runtime(self) -> None:
         """Move the encoder layers and the decoding steps to ONNX Runtime (core/ort_backend.py). Any failure
@@ -128,7 +158,7 @@ class Engine:
             self.generator_note = ("No title adapter in these model folders: run `python -m core train "
                                    "--generator-only` to add them.")
             return None
-        return load_generator(with_gen)
+        return load_generator(with_gen, device=self.device)
 
     def add_title_model(self, name: str, like: str) -> None:
         """Load one more title adapter into the generator (once): its folder is CROSSLINGUAL_<NAME> or
@@ -179,8 +209,10 @@ class Engine:
     def encode(self, texts: list[str]):
         s = self.settings[self.names[0]]
         return self.tokenizer([s.prefix + t for t in texts], truncation=True, max_length=s.max_input_tokens,
-                              padding=True, return_tensors="pt")
+                              padding=True, return_tensors="pt").to(self.device)
 
+    @on_gpu(duration=lambda self, texts, names=None, titles=True, fail=None, vectors=False, languages=None,
+            generator=True: gpu_seconds(len(texts), titled=titles and generator))
     @torch.inference_mode()
     def run(self, texts: list[str], names: tuple[str, ...] | None = None, titles: bool = True,
             fail: dict[str, Exception] | None = None, vectors: bool = False,
@@ -210,19 +242,22 @@ class Engine:
                 for n, (key, value) in done.items():
                     out[n][j][key] = value
         if titles and generator:
-            self.write_titles(texts, out, names, fail, languages)
+            out = self.write_titles(texts, out, names, fail, languages)
         return out
 
+    @on_gpu(duration=lambda self, texts, *rest, **kw: gpu_seconds(len(texts), titled=True))
     def write_titles(self, texts: list[str], out: dict[str, list[dict]], names: tuple[str, ...] | None = None,
-                     fail: dict[str, Exception] | None = None, languages: list[str] | None = None) -> None:
-        """The generator's titles into `out`'s rows (from `run(..., generator=False)`), each review under
+                     fail: dict[str, Exception] | None = None,
+                     languages: list[str] | None = None) -> dict[str, list[dict]]:
+        """`out`'s rows (from `run(..., generator=False)`) with the generator's titles, each review under
         `title_lock`: the second step of a comparison, which `run` also takes. Each model's prompt gets its own
-        rating's stars from its row, so the step gives the same titles whether it runs at once or later."""
+        rating's stars from its row, so the step gives the same titles whether it runs at once or later. Use the
+        rows it returns: on ZeroGPU it runs in another process, where filling `out` in place would not be seen."""
         names = names or self.names
         fail = fail or {}
         gen = [n for n in names if self.generator is not None and n in self.generator.names]
         if not gen:
-            return
+            return out
 
         def one(j: int) -> None:
             text = texts[j]
@@ -250,13 +285,23 @@ class Engine:
         if workers <= 1:
             for j in range(len(texts)):
                 one(j)
-            return
+            return out
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(one, range(len(texts))))
+        return out
+
+    @on_gpu(duration=lambda self, *args, **kw: gpu_seconds(1, titled=True))
+    def variant_title(self, name: str, like: str, text: str, language: str | None, stars: int | None) -> str:
+        """One review's title from an optional title adapter (`add_title_model`, loaded here too: a ZeroGPU worker
+        forked before it was added has not got it), given the stars its prompt holds where it holds them."""
+        self.add_title_model(name, like)
+        with self.title_lock:
+            return self.generator.titles(text, (name,), language, {name: stars} if stars is not None else None)[name]
 
     def _rating_rows(self, n: str, top: torch.Tensor, mask: torch.Tensor, vectors: bool) -> list[dict]:
         pooled = mean_pool(top, mask)
         probs = torch.softmax(self.heads[n].rating(pooled), -1).tolist()
+        pooled = pooled.cpu()  # the map's projection and the vectors stay on the CPU
         rows = [{"star_probs": p} for p in probs]
         if n in self.map_projection:  # a 384x2 matmul: microseconds
             mean, comps = self.map_projection[n]
@@ -285,8 +330,22 @@ class Engine:
         return o
 
 
+def gpu_seconds(reviews: int, titled: bool) -> int:
+    """A ZeroGPU call's `duration`: the most it may take. Set from estimates, not a GPU measurement (none was
+    available when it was written): a few seconds for the first call's start, then 2 s per review with titles
+    and far less without. A shorter duration gets a GPU sooner; a call that outlasts it is cut."""
+    return int(10 + (2.0 if titled else 0.1) * reviews)
+
+
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
+_engines: "weakref.WeakValueDictionary[tuple, Engine]" = weakref.WeakValueDictionary()
+
+
+def _shared_engine(models_dir: str, names: tuple[str, ...], base_from_env: bool) -> Engine:
+    """The engine these arguments built, in this process (see `Engine.__reduce__`), loaded here if it has none."""
+    engine = _engines.get((models_dir, tuple(names), base_from_env))
+    return engine if engine is not None else Engine(models_dir, names=tuple(names), base_from_env=base_from_env)
 
 
 def get_engine() -> Engine:

@@ -61,8 +61,8 @@ def zero_shot_output(text: str, language: str | None = None, engine: Engine | No
         lang = language if language not in (None, "", "auto") else langid.detect(text).language
         row = engine.run([text], names=(EN_TRAINED,), titles=False)[EN_TRAINED][0]
         o = engine.model_output(EN_TRAINED, row, lang, text)
-        with engine.title_lock:  # en_trained's stars, as for its rating, where the adapter's prompt holds them
-            title = engine.generator.titles(text, (ZERO_SHOT,), lang, {ZERO_SHOT: stars_of(row["star_probs"])})[ZERO_SHOT]
+        # en_trained's stars, as for its rating, where the adapter's prompt holds them
+        title = engine.variant_title(ZERO_SHOT, EN_TRAINED, text, lang, stars_of(row["star_probs"]))
         o.generated = check_title(title, None, lang, text, engine.seen_titles[ZERO_SHOT])
         return o
     except Exception as exc:  # noqa: BLE001 - the optional column must never cost the two main ones
@@ -94,7 +94,7 @@ def _rows(engine: Engine, text: str, lang: str, titles: bool) -> dict[str, dict]
 
     def titled() -> dict:
         rows = {n: [row] for n, row in engine.answers.once(("rated", text, lang), rated).items()}
-        engine.write_titles([text], rows, languages=[lang])
+        rows = engine.write_titles([text], rows, languages=[lang])
         return {n: r[0] for n, r in rows.items()}
 
     return engine.answers.once(("titled" if titles else "rated", text, lang), titled if titles else rated)
@@ -117,6 +117,7 @@ def _answer(text: str, language: str | None, engine: Engine | None, titles: bool
         result.message = (f"The review is long ({n_tokens:,} tokens): the models read only its first "
                           f"{s.max_input_tokens} tokens.").strip()
     rows = _rows(engine, text, lang, titles)
+    result.engine = engine.answered_by()
     for n in engine.names:
         result.models[n] = engine.model_output(n, rows[n], lang, text)
         if not titles and engine.generator is not None and n in engine.generator.names:

@@ -58,9 +58,10 @@ class CompareResult:
     truncated: bool = False
     message: str = ""
     elapsed_ms: float = 0.0
+    engine: dict[str, str] = field(default_factory=dict)  # which engines answered, on which device (Engine.answered_by)
 
     def to_dict(self) -> dict:
         return {"language": self.language, "language_probs": self.language_probs,
                 "language_note": self.language_note, "models": {n: m.to_dict() for n, m in self.models.items()},
                 "language_source": self.language_source, "n_tokens": self.n_tokens, "truncated": self.truncated,
-                "message": self.message, "elapsed_ms": self.elapsed_ms}
+                "message": self.message, "elapsed_ms": self.elapsed_ms, "engine": self.engine}

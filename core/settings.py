@@ -47,6 +47,9 @@ class Settings:
                                 "reviews whose titles llama.cpp decodes together (each step, one decode for all)")
     generator_int8: bool = _setting("CROSSLINGUAL_GENERATOR_INT8", True,
                                     "`0`: the PyTorch engine scores its output layer in float32")
+    device: str = _setting("CROSSLINGUAL_DEVICE", "auto",
+                           "`cuda` runs every model in PyTorch on the GPU, `cpu` the CPU engines; `auto`: CUDA where "
+                           "PyTorch sees it (core/device.py)", choice=True)
     runtime: str = _setting("CROSSLINGUAL_RUNTIME", "onnx", "`torch` runs the encoder and seed decoder in PyTorch",
                            choice=True)
     title_shortlist: bool = _setting("CROSSLINGUAL_TITLE_SHORTLIST", True,

@@ -31,27 +31,28 @@ if TYPE_CHECKING:
     from .generator import TitleGenerator
 
 
-def llama_writes_titles(base: str | None = None) -> bool:
-    """Whether `load_generator` tries llama.cpp: the default PyPI GGUF, llama-cpp-python installed,
-    CROSSLINGUAL_GENERATOR_ENGINE not "torch"."""
+def llama_writes_titles(base: str | None = None, device: str = "cpu") -> bool:
+    """Whether `load_generator` tries llama.cpp: on the CPU, the default PyPI GGUF, llama-cpp-python installed,
+    CROSSLINGUAL_GENERATOR_ENGINE not "torch". On a GPU (core/device.py) the PyTorch engine runs the titles."""
     from ..settings import current
     from .gemma_base import is_packaged_base
     from .llama_engine import llama_available
 
-    return current().generator_engine != "torch" and is_packaged_base(base) and llama_available()
+    return (device == "cpu" and current().generator_engine != "torch" and is_packaged_base(base)
+            and llama_available())
 
 
-def load_generator(dirs: dict[str, Path], base: str | None = None) -> "TitleGenerator":
+def load_generator(dirs: dict[str, Path], base: str | None = None, device: str = "cpu") -> "TitleGenerator":
     """The main title generator for these model folders: llama.cpp where it can run the base
-    (`llama_writes_titles`), else PyTorch; and PyTorch, with a log line, when llama.cpp fails to load (a build
-    that cannot run here, a damaged cache twice over)."""
+    (`llama_writes_titles`), else PyTorch (on `device`); and PyTorch, with a log line, when llama.cpp fails to
+    load (a build that cannot run here, a damaged cache twice over)."""
     import logging
 
     from ..title_words import ModelDirError
     from .llama_engine import LlamaTitles
     from .torch_engine import GemmaTitles
 
-    if llama_writes_titles(base):
+    if llama_writes_titles(base, device):
         try:
             return LlamaTitles(dirs)
         except ModelDirError:  # a broken adapter: the PyTorch engine would read the same files
@@ -60,4 +61,4 @@ def load_generator(dirs: dict[str, Path], base: str | None = None) -> "TitleGene
             logging.getLogger(__name__).warning(
                 "llama.cpp cannot run the title generator (%s: %s); its titles run in PyTorch instead (slower). "
                 "CROSSLINGUAL_GENERATOR_ENGINE=torch skips this attempt.", type(exc).__name__, exc)
-    return GemmaTitles(dirs, base)
+    return GemmaTitles(dirs, base, device=device)

@@ -88,6 +88,7 @@ def shortlisted(decoder: nn.Module, ids: torch.Tensor):
     emb = decoder.bert.embeddings
     pred = decoder.cls.predictions
     old_emb, old_dec = emb.word_embeddings, pred.decoder
+    ids = ids.to(old_emb.weight.device)
     W = old_emb.weight[ids]
     small = nn.Embedding(len(ids), W.shape[1], _weight=W, _freeze=True)
     head = nn.utils.skip_init(nn.Linear, W.shape[1], len(ids), bias=True)  # both parameters are set just below
@@ -144,7 +145,7 @@ def shortlist(vocab: torch.Tensor, tokenizer, mask: torch.Tensor, input_ids: tor
     """Sorted token ids a title may use: the model's title vocabulary, the special tokens, the input's tokens."""
     parts = [vocab, torch.tensor([tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id])]
     if input_ids is not None:
-        parts.append(input_ids[mask.bool()])
+        parts.append(input_ids[mask.bool()].cpu())
     return torch.unique(torch.cat(parts))
 
 
@@ -188,14 +189,14 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
         cross = [t for kv in cross_kv(decoder, top, settings.num_beams) for t in kv]
         out = beam_search(decoder, step, head, cross, mask, bos, eos, pad, settings)
     else:
-        start = torch.full((top.shape[0], 1), bos, dtype=torch.long)
+        start = torch.full((top.shape[0], 1), bos, dtype=torch.long, device=top.device)
         kw = dict(encoder_hidden_states=top, encoder_attention_mask=mask, max_new_tokens=settings.max_title_tokens,
                   num_beams=settings.num_beams, no_repeat_ngram_size=settings.no_repeat_ngram_size,
                   do_sample=False, use_cache=True, cache=decoder_cache(decoder, top, settings.num_beams),
                   eos_token_id=eos, pad_token_id=pad)
         with shortlisted(decoder, ids) if ids is not None else contextlib.nullcontext():
             out = decoder.generate(input_ids=start, **kw)
-    return out if ids is None else ids[out]
+    return out if ids is None else ids.to(out.device)[out]
 
 
 def generate_titles(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.Tensor, settings,

@@ -130,10 +130,17 @@ class HandSteps:
         self.activate(k)
 
     def step(self, last: torch.Tensor, position: int) -> torch.Tensor:
-        return self.head(self.stack.run(self.stack.layers, self.stack.embed(last), position, self.cache)[:, -1])
+        h = self.stack.run(self.stack.layers, self.stack.embed(last.to(self.stack.device)), position, self.cache)
+        return on_cpu(self.head(h[:, -1]))
 
     def reorder(self, order: torch.Tensor) -> None:
-        self.cache.reorder_cache(order)
+        self.cache.reorder_cache(order.to(self.stack.device))
+
+
+def on_cpu(scores: torch.Tensor) -> torch.Tensor:
+    """Next-token scores for the beam search, which keeps its bookkeeping on the CPU on every device: the same
+    code, in the same order, ranks the beams wherever the layers ran."""
+    return scores.float().cpu()
 
 
 @torch.inference_mode()
@@ -142,7 +149,7 @@ def hand_titles(stack: Stack, ids: list[int], n: int, s: GeneratorSettings, head
     """Title ids for one prompt from `n` models at once, row i being model i: the prompt's shared part once
     (`prefill`), then greedy or beam search as the settings say (`generator.decode`)."""
     cache, last = prefill(stack, ids, n, start, activate)
-    return decode(s, ids, head(last), HandSteps(stack, head, cache, activate), stops)
+    return decode(s, ids, on_cpu(head(last)), HandSteps(stack, head, cache, activate), stops)
 
 
 class LoRALinears(nn.Module):
@@ -170,7 +177,8 @@ class LoRALinears(nn.Module):
             if m in self.A:
                 A[i, : self.A[m].shape[0]] = self.A[m]
                 B[i, :, : self.B[m].shape[1]] = self.B[m]
-        self.active = (A.transpose(1, 2).contiguous(), B.transpose(1, 2).contiguous())
+        device = self.base.weight.device  # built on the CPU (the adapters stay there), used beside the base
+        self.active = (A.transpose(1, 2).contiguous().to(device), B.transpose(1, 2).contiguous().to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base(x)
@@ -231,8 +239,11 @@ class GemmaTitles(TitleModels):
     engine = "torch"
     output_layer = "PyTorch"
 
-    def __init__(self, dirs: dict[str, Path], base: str | None = None, int8: bool | None = None):
-        """`int8`: the output layer as int8 (default: the setting CROSSLINGUAL_GENERATOR_INT8)."""
+    def __init__(self, dirs: dict[str, Path], base: str | None = None, int8: bool | None = None,
+                 device: str = "cpu"):
+        """`int8`: the output layer as int8 (default: the setting CROSSLINGUAL_GENERATOR_INT8; on the CPU only:
+        PyTorch's dynamic quantisation has no CUDA kernels). `device`: where the layers run (core/device.py);
+        built on the CPU, then moved."""
         from .gemma_base import load_generator_base
 
         self.settings: dict[str, GeneratorSettings] = {}
@@ -243,8 +254,11 @@ class GemmaTitles(TitleModels):
         self.names: tuple[str, ...] = ()
         for m, d in dirs.items():
             self.add(m, d)
+        self.device = device
+        if device != "cpu":  # before the head, which then shares the moved embeddings instead of copying them
+            self.lm.to(device)
         self.head = Head(Stack(self.lm, 0))
-        self.int8 = current().generator_int8 if int8 is None else int8
+        self.int8 = (current().generator_int8 if int8 is None else int8) and device == "cpu"
         if self.int8:  # the output layer only (see the module's docstring)
             quantized(self.head)
         self.stops = stop_ids(self.tokenizer)
