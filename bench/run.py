@@ -134,6 +134,7 @@ def main() -> None:
     res["map_ms_per_comparison"] = round((time.perf_counter() - t) * 1000 / 20, 2)
     # ONNX Runtime (core/ort_backend.py, on by default) for the encoder against the same comparison in PyTorch
     res["runtime"] = engine.runtime
+    res["device"] = engine.device  # CROSSLINGUAL_DEVICE: the GPU path has its own check, scripts/gpu_check.py
     with engine.pytorch_only():
         res["single_p50_ms_128_pytorch_encoder"] = round(statistics.median(compare_ms(text)), 1)
     # the generator's titles by plain `generate` (float32 peft model, adapter switched per model) in place of the

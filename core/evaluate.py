@@ -82,7 +82,7 @@ def embed_base(engine: Engine, texts: list[str], batch: int = 32) -> torch.Tenso
         for idx in D.length_batches(texts, batch):
             enc = engine.encode([texts[i] for i in idx])
             h = engine.bert(input_ids=enc.input_ids, attention_mask=enc.attention_mask).last_hidden_state
-            out[idx] = torch.nn.functional.normalize(mean_pool(h, enc.attention_mask), dim=-1)
+            out[idx] = torch.nn.functional.normalize(mean_pool(h, enc.attention_mask), dim=-1).cpu()
     return out
 
 
