@@ -123,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     res["compare_p95_ms"] = round(percentile(times, 0.95), 1)
 
     batch = texts[a.reviews + 1:]
-    t0 = time.perf_counter()
-    table = predict_table(TableRead(df=pd.DataFrame({"review": batch}), column="review"), engine=engine)
-    sync()
-    wall = time.perf_counter() - t0
-    res["batch_reviews"] = len(table)
-    res["batch_reviews_per_s"] = round(len(table) / wall, 2)
+    if batch:  # --batch 0 leaves it out
+        t0 = time.perf_counter()
+        table = predict_table(TableRead(df=pd.DataFrame({"review": batch}), column="review"), engine=engine)
+        sync()
+        wall = time.perf_counter() - t0
+        res["batch_reviews"] = len(table)
+        res["batch_reviews_per_s"] = round(len(table) / wall, 2)
     if cuda:
         res["peak_gpu_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
         res["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved() / 2**20)
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.json).write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     ag = res["agreement_with_cpu_engine"]
     print(f"| {res['device']} | {res['load_s']} s | {res['compare_p50_ms']:.0f} / {res['compare_p95_ms']:.0f} ms | "
-          f"{res['batch_reviews_per_s']} reviews/s | {res.get('peak_gpu_memory_mb', '-')} MB | "
+          f"{res.get('batch_reviews_per_s', '-')} reviews/s | {res.get('peak_gpu_memory_mb', '-')} MB | "
           f"{100 * ag['title']:.0f}% titles, {100 * ag['stars']:.0f}% stars ({ag['pairs']} model answers) |")
     return 0
 

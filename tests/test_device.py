@@ -1,5 +1,7 @@
 """Where the models run (core/device.py): the CPU without CUDA, a clear stop where CUDA is forced but missing, and
 the ZeroGPU decorator on the Engine's model calls."""
+import json
+import os
 import pickle
 import subprocess
 import sys
@@ -36,10 +38,7 @@ def test_the_engine_refuses_a_forced_gpu_before_loading_anything(monkeypatch):
 
 
 def test_the_cli_says_a_forced_gpu_is_missing_in_one_line_not_a_traceback():
-    env = {"CROSSLINGUAL_DEVICE": "cuda", "PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
-    import os
-
-    env = {**os.environ, **env}
+    env = {**os.environ, "CROSSLINGUAL_DEVICE": "cuda"}
     r = subprocess.run([sys.executable, "-m", "core", "predict", "--text", "Der Akku hält kaum."], cwd=ROOT,
                        capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 2
@@ -112,3 +111,24 @@ def test_the_answer_says_which_engines_and_device_answered(engine):
 
     d = compare("Great kettle, boils fast and quietly.", engine=engine).to_dict()
     assert d["engine"] == {"device": "cpu", "encoder": engine.runtime, "generator": "llama.cpp"}
+
+
+def test_the_gpu_check_without_a_gpu_says_so_and_exits_2():
+    r = subprocess.run([sys.executable, "scripts/gpu_check.py"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2
+    assert "gpu_check: CROSSLINGUAL_DEVICE=cuda, but" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_gpu_checks_dry_run_on_the_cpu_measures_every_figure_and_the_agreement_with_the_cpu_engine(tmp_path):
+    out = tmp_path / "check.json"
+    r = subprocess.run([sys.executable, "scripts/gpu_check.py", "--device", "cpu", "--reviews", "2", "--batch", "2",
+                        "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["engines"] == {"device": "cpu", "encoder": "torch", "generator": "torch"}  # the GPU path's engines
+    assert 0 < res["compare_p50_ms"] <= res["compare_p95_ms"]
+    assert res["batch_reviews"] == 2 and res["batch_reviews_per_s"] > 0
+    ag = res["agreement_with_cpu_engine"]
+    assert ag["pairs"] == 4 and all(0 <= ag[k] <= 1 for k in ("stars", "title", "seed_title"))
+    assert r.stdout.strip().splitlines()[-1].startswith("| CPU")
