@@ -285,9 +285,9 @@ class Engine:
         if workers <= 1:
             for j in range(len(texts)):
                 one(j)
-            return out
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(one, range(len(texts))))
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(one, range(len(texts))))
         return out
 
     @on_gpu(duration=lambda self, *args, **kw: gpu_seconds(1, titled=True))

@@ -31,11 +31,6 @@ GPU_PATH = {"CROSSLINGUAL_RUNTIME": "torch", "CROSSLINGUAL_GENERATOR_ENGINE": "t
             "CROSSLINGUAL_GENERATOR_INT8": "0", "CROSSLINGUAL_ANSWER_CACHE": "0"}
 
 
-def percentile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
-
-
 def answers(engine, texts: list[str]) -> list[dict]:
     """What agreement is judged on: each model's stars, main title and seed title, review by review."""
     from core.inference import compare
@@ -85,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
     import torch
 
+    from bench.run import percentile
     from core.device import DeviceError, choose_device
     from load_test import review_texts
 
