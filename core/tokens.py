@@ -31,12 +31,11 @@ class TokenView:
 
 @functools.lru_cache(maxsize=None)
 def _tokenizers():
-    from transformers import AutoTokenizer
+    from .base import ensure_converted, load_tokenizer, minilm_dir
 
-    from .base import ensure_converted, minilm_dir
-
-    return {"multilingual (XLM-R vocabulary, multilingual-e5-small)": AutoTokenizer.from_pretrained(ensure_converted()),
-            "English-only (WordPiece, all-MiniLM-L6-v2)": AutoTokenizer.from_pretrained(minilm_dir())}
+    # the engine's own copy of the multilingual tokenizer (load_tokenizer keeps one per folder)
+    return {"multilingual (XLM-R vocabulary, multilingual-e5-small)": load_tokenizer(str(ensure_converted())),
+            "English-only (WordPiece, all-MiniLM-L6-v2)": load_tokenizer(str(minilm_dir()))}
 
 
 def _bare(piece: str) -> str:

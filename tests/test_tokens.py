@@ -17,3 +17,11 @@ def test_english_is_split_about_equally_by_both():
 def test_a_script_missing_from_the_english_vocabulary_becomes_unknown():
     _, english = token_views("最高の商品です。ありがとう。ምርጥ ምርት")
     assert english.unknown_share > 0
+
+
+def test_the_token_view_reads_the_engines_own_multilingual_tokenizer(engine):
+    """A 250k-piece tokenizer takes ~280 MB: the server holds one copy, not one per use."""
+    from core.tokens import _tokenizers
+
+    multilingual = next(t for name, t in _tokenizers().items() if name.startswith("multilingual"))
+    assert multilingual is engine.tokenizer
