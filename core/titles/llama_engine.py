@@ -276,6 +276,7 @@ class LlamaTitles(TitleModels):
         self._batch.close()
         self._ctx.close()
         self._model.close()
+        self.table.close()
 
 
 class ReviewCache:

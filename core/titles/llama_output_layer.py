@@ -150,20 +150,27 @@ class TokenTable:
         model = head_onnx(source, cache_dir or source.parent)
         shape = json.loads(model.with_suffix(".json").read_text())
         self.rows, self.dim = shape["rows"], shape["dim"]
-        data = model.with_name(model.name + ".data")  # mapped: only the rows looked up are read
-        self._w = np.memmap(data, dtype=np.uint8, mode="r", shape=(self.rows, self.dim // 32, 32))
-        self._d = np.memmap(data, dtype=np.float32, mode="r", offset=self.rows * self.dim,
-                            shape=(self.rows, self.dim // 32))
+        # the rows a prompt or a beam step looks up are read from the side file as they are asked for, not mapped
+        # (core/file_rows.py: under a class's many different reviews a mapped table grew the server by up to 168 MB)
+        from ..file_rows import FileRows
+
+        data, n_blocks = model.with_name(model.name + ".data"), self.dim // 32
+        self._values = FileRows(data, 0, (self.rows, n_blocks, 32), np.uint8)  # int8 + 128, as ORT reads them
+        self._scales = FileRows(data, self.rows * self.dim, (self.rows, n_blocks), np.float32)
         self.input_scale = np.sqrt(np.float32(self.dim))  # Gemma scales token embeddings by sqrt(hidden)
         self._session = ort_session(model, threads, spin_during_calls=False)
 
     def embed(self, ids) -> np.ndarray:
         """Input vectors for token ids, (n, dim) float32: what llama.cpp's own lookup and scaling compute (the int8
         values times their block's scale, then times sqrt(dim))."""
-        ids = np.asarray(ids, dtype=np.int64)
-        q = (self._w[ids] ^ np.uint8(0x80)).view(np.int8)
-        return (q.astype(np.float32) * self._d[ids][:, :, None]).reshape(len(ids), self.dim) * self.input_scale
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        q = (self._values(ids) ^ np.uint8(0x80)).view(np.int8)
+        return (q.astype(np.float32) * self._scales(ids)[:, :, None]).reshape(len(ids), self.dim) * self.input_scale
 
     def scores(self, hidden: np.ndarray) -> np.ndarray:
         """Next-token logits (n, rows) for final normed hidden states (n, dim)."""
         return self._session.run(None, {"hidden": np.ascontiguousarray(hidden, dtype=np.float32)})[0]
+
+    def close(self) -> None:
+        self._values.close()
+        self._scales.close()
