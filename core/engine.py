@@ -24,6 +24,7 @@ from .answer_cache import AnswerCache
 from .cpu_threads import leave_openmp_to_llama_cpp, usable_cores
 from .device import choose_device, on_gpu
 from .fair_lock import FairLock, FairSlots
+from .file_rows import read_rows_from_file
 from .map_projection import load_projections
 from .models import (STAR_LABELS, ModelSettings, ReviewHeads, Trunk, bert_of, load_heads,
                      mean_pool, merged_top_layers, polarity_from_probs, read_settings, read_title_hashes, stars_of)
@@ -47,7 +48,7 @@ class Engine:
         """`base_from_env=False` ignores CROSSLINGUAL_BASE (`--base`): for a model trained on another base."""
         from peft import PeftModel
 
-        from .base import load_base
+        from .base import load_base, resolve_base
 
         cfg = current()
         # CROSSLINGUAL_DEVICE (core/device.py): "cuda" runs every model in PyTorch on the GPU; a DeviceError where
@@ -68,7 +69,8 @@ class Engine:
         self.settings: dict[str, ModelSettings] = {n: read_settings(d) for n, d in dirs.items()}
         self.generator, self.generator_note = None, ""
         s0 = self.settings[names[0]]
-        self.tokenizer, bert = load_base((base_from_env and cfg.base) or s0.base)
+        base = (base_from_env and cfg.base) or s0.base
+        self.tokenizer, bert = load_base(base)
         peft_model = None
         try:
             for n in names:
@@ -90,6 +92,8 @@ class Engine:
         self.seed = SeedTitles({n: h.decoder for n, h in self.heads.items() if h.decoder is not None}, self.settings,
                                self.tokenizer, dirs, shortlist=cfg.title_shortlist)
         self.runtime, self.runtime_note = "torch", ""
+        if self.device == "cpu":
+            self._embeddings_from_file(resolve_base(base))
         if self.device == "cuda":  # built on the CPU, then moved: what ZeroGPU expects at start-up
             self._move_to(self.device)
         elif ort_backend.wanted():
@@ -116,6 +120,18 @@ class Engine:
         for n in self.names:
             self.top_layers[n].to(device)
             self.heads[n].to(device)
+
+    def _embeddings_from_file(self, folder: str) -> None:
+        """The word embeddings' rows read from the base's file as reviews ask for them, shared by the encoder and
+        the seed decoders (tied to them): a mapped table grew the server by each review's pages and their
+        neighbours' (core/file_rows.py). A base without a safetensors file keeps its table as loaded."""
+        emb = self.bert.embeddings.word_embeddings
+        for name in ("embeddings.word_embeddings.weight", "bert.embeddings.word_embeddings.weight"):
+            emb = read_rows_from_file(emb, Path(folder) / "model.safetensors", name)
+        self.bert.embeddings.word_embeddings = emb
+        for h in self.heads.values():
+            if h.decoder is not None and h.decoder.bert.embeddings.word_embeddings.weight is emb.weight:
+                h.decoder.bert.embeddings.word_embeddings = emb
 
     def answered_by(self) -> dict[str, str]:
         """Which engines answer on which device: what `/compare`'s result and the bench record."""

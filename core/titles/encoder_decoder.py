@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from transformers import DynamicCache, EncoderDecoderCache
 
+from ..file_rows import table_rows
 from . import beam
 
 VOCAB_FILE = "title_vocab.json"
@@ -89,7 +90,7 @@ def shortlisted(decoder: nn.Module, ids: torch.Tensor):
     pred = decoder.cls.predictions
     old_emb, old_dec = emb.word_embeddings, pred.decoder
     ids = ids.to(old_emb.weight.device)
-    W = old_emb.weight[ids]
+    W = table_rows(old_emb, ids)
     small = nn.Embedding(len(ids), W.shape[1], _weight=W, _freeze=True)
     head = nn.utils.skip_init(nn.Linear, W.shape[1], len(ids), bias=True)  # both parameters are set just below
     head.weight = nn.Parameter(W, requires_grad=False)
@@ -184,8 +185,9 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
     if ids is not None:  # token ids become positions in the shortlist (sorted, special tokens included)
         bos, eos, pad = torch.searchsorted(ids, torch.tensor([bos, eos, pad])).tolist()
     if step is not None:
-        proj = decoder.cls.predictions.decoder
-        head = (proj.weight, proj.bias) if ids is None else (proj.weight[ids], proj.bias[ids])
+        proj, emb = decoder.cls.predictions.decoder, decoder.bert.embeddings.word_embeddings
+        rows = None if ids is None else table_rows(emb, ids) if proj.weight is emb.weight else proj.weight[ids]
+        head = (proj.weight, proj.bias) if ids is None else (rows, proj.bias[ids])
         cross = [t for kv in cross_kv(decoder, top, settings.num_beams) for t in kv]
         out = beam_search(decoder, step, head, cross, mask, bos, eos, pad, settings)
     else:
