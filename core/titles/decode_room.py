@@ -14,7 +14,17 @@ would each keep their own OpenMP workers spinning, and on 2 cores those steal th
 
 The cache keeps one stream per sequence (llama.cpp's non-unified cache), so a row's sums are the same whatever
 else is in the decode: a review's titles do not depend on its company (tests/test_decode_room.py checks it,
-title for title)."""
+title for title).
+
+What is shared, measured on 2 cores (AMD EPYC, the shipped AVX2 build): llama.cpp runs a decode over such a cache
+in micro-batches of sequences numbered one after another, and a slot's spare sequence sits between its beams and
+the next slot's, so each review's rows are a micro-batch of their own, as when it is alone. Reviews decoded together
+share the call and the output layer's product (ONNX Runtime, 4 rows 6.0 ms, 16 rows 12.0 ms), not the layers' work.
+Sharing the layers would not pay here either: their rows cost about 2 ms each however they are grouped (4, 8 and 16
+tokens of one sequence: 9.4, 17.3 and 30.6 ms), and numbering the slots' beams one after another, so that adjacent
+reviews share micro-batches, took 8 reviews' titles from 4.69 to 4.35 s but changed titles: a row's scores in a
+micro-batch of 8 rows or more differ from its scores in one of 4 (by up to 1.95 in a logit), the same in any
+company of 8 or more."""
 from __future__ import annotations
 
 import threading
