@@ -4,21 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import resident_mb
 from core.data import DATA_DIR, load_lab_corpus
 
 REVIEWS = [r.body for f in ("reviews_en.jsonl", "reviews_de.jsonl") for r in load_lab_corpus(DATA_DIR / f, "lab")]
-
-
-def resident_mb(name: str) -> float:
-    """What this process holds of the files mapped under `name` (Linux: /proc/self/smaps)."""
-    kb, here = 0, False
-    for line in open("/proc/self/smaps"):
-        head = line.split()
-        if head and "-" in head[0] and ":" not in head[0]:
-            here = len(head) > 5 and head[5].endswith(name)
-        elif here and line.startswith("Rss:"):
-            kb += int(head[1])
-    return kb / 1024
 
 
 def test_rows_read_from_the_base_file_are_the_loaded_tables_rows():
@@ -66,3 +55,19 @@ def test_many_different_reviews_do_not_bring_the_base_file_into_memory(engine):
     for i in range(0, 240, 16):
         engine.run(REVIEWS[i:i + 16], generator=False)
     assert resident_mb("model.safetensors") - before < 8
+
+
+def test_looking_up_many_token_rows_keeps_the_table_out_of_the_process_memory(tmp_path):
+    """A class's reviews touch thousands of different rows of Gemma's 168 MB token table; each lookup must cost
+    its row, not the pages the kernel maps around a touched page of a mapped file (Linux: /proc/self/smaps)."""
+    from core.titles.gemma_base import assemble_gguf
+    from core.titles.llama_output_layer import TokenTable
+
+    table = TokenTable(assemble_gguf(), 1, tmp_path)
+    data = next(tmp_path.glob("*.onnx.data")).name
+    before = resident_mb(data)
+    ids = np.random.default_rng(1).integers(0, table.rows, 3000)
+    for chunk in np.array_split(ids, 30):  # as prompts and beam steps ask for them
+        table.embed(chunk)
+    assert resident_mb(data) - before < 8
+    table.close()

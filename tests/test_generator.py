@@ -306,30 +306,3 @@ def test_the_files_beside_llama_cpp_are_written_once_and_hold_the_files_token_ta
     exact = (blocks["qs"][ids].astype(np.float32) * blocks["d"][ids].astype(np.float32)[:, :, None]).reshape(200, -1)
     assert np.array_equal(TokenTable(source, 1, tmp_path).embed(ids), exact * np.sqrt(np.float32(640)))
 
-
-def test_looking_up_many_token_rows_keeps_the_table_out_of_the_process_memory(tmp_path):
-    """A class's reviews touch thousands of different rows of Gemma's 168 MB token table; each lookup must cost
-    its row, not the pages the kernel maps around a touched page of a mapped file (Linux: /proc/self/smaps)."""
-    import numpy as np
-
-    from core.titles.gemma_base import assemble_gguf
-    from core.titles.llama_output_layer import TokenTable
-
-    def resident_mb(name: str) -> float:
-        kb, here = 0, False
-        for line in open("/proc/self/smaps"):
-            head = line.split()
-            if head and "-" in head[0] and ":" not in head[0]:
-                here = len(head) > 5 and head[5].endswith(name)
-            elif here and line.startswith("Rss:"):
-                kb += int(head[1])
-        return kb / 1024
-
-    table = TokenTable(assemble_gguf(), 1, tmp_path)
-    data = next(tmp_path.glob("*.onnx.data")).name
-    before = resident_mb(data)
-    ids = np.random.default_rng(1).integers(0, table.rows, 3000)
-    for chunk in np.array_split(ids, 30):  # as prompts and beam steps ask for them
-        table.embed(chunk)
-    assert resident_mb(data) - before < 8
-    table.close()
