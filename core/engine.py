@@ -92,12 +92,12 @@ class Engine:
         self.seed = SeedTitles({n: h.decoder for n, h in self.heads.items() if h.decoder is not None}, self.settings,
                                self.tokenizer, dirs, shortlist=cfg.title_shortlist)
         self.runtime, self.runtime_note = "torch", ""
-        if self.device == "cpu":
-            self._embeddings_from_file(resolve_base(base))
         if self.device == "cuda":  # built on the CPU, then moved: what ZeroGPU expects at start-up
             self._move_to(self.device)
-        elif ort_backend.wanted():
-            self._use_onnx_runtime()
+        else:
+            self._embeddings_from_file(resolve_base(base))
+            if ort_backend.wanted():
+                self._use_onnx_runtime()
         self.seen_titles = {n: read_title_hashes(dirs[n]) for n in names}
         # Two gates, so a rating never waits behind a title: `lock` for the encoder and the seed decoder (about
         # 100-150 ms a review), `title_lock` for the generator (about a second a review; as many reviews at once

@@ -93,9 +93,7 @@ class FileRowsEmbedding(nn.Embedding):
 
 def table_rows(embedding: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """Rows `ids` of an embedding's table: read from the file when it is a `FileRowsEmbedding`."""
-    if isinstance(embedding, FileRowsEmbedding) and embedding.weight.device.type == "cpu":
-        return embedding(ids)
-    return embedding.weight[ids]
+    return embedding(ids) if isinstance(embedding, FileRowsEmbedding) else embedding.weight[ids]
 
 
 def read_rows_from_file(embedding: nn.Embedding, path: str | os.PathLike, name: str) -> nn.Embedding:
@@ -105,7 +103,7 @@ def read_rows_from_file(embedding: nn.Embedding, path: str | os.PathLike, name: 
         return embedding
     rows = FileRows.safetensors(path, name)
     w = embedding.weight
-    if rows is None or rows.shape != tuple(w.shape) or rows.dtype != np.dtype(str(w.dtype).removeprefix("torch.")):
+    if rows is None or rows.shape != tuple(w.shape) or torch.from_numpy(np.empty(0, rows.dtype)).dtype != w.dtype:
         return embedding
     probe = np.unique(np.linspace(0, w.shape[0] - 1, 7).astype(np.int64))
     if not np.array_equal(rows(probe), w.detach()[torch.from_numpy(probe)].cpu().numpy()):

@@ -186,8 +186,10 @@ def generate_ids(decoder: nn.Module, tokenizer, top: torch.Tensor, mask: torch.T
         bos, eos, pad = torch.searchsorted(ids, torch.tensor([bos, eos, pad])).tolist()
     if step is not None:
         proj, emb = decoder.cls.predictions.decoder, decoder.bert.embeddings.word_embeddings
-        rows = None if ids is None else table_rows(emb, ids) if proj.weight is emb.weight else proj.weight[ids]
-        head = (proj.weight, proj.bias) if ids is None else (rows, proj.bias[ids])
+        if ids is None:
+            head = (proj.weight, proj.bias)
+        else:  # the projection is tied to the input embeddings: their rows, read as the embeddings read them
+            head = (table_rows(emb, ids) if proj.weight is emb.weight else proj.weight[ids], proj.bias[ids])
         cross = [t for kv in cross_kv(decoder, top, settings.num_beams) for t in kv]
         out = beam_search(decoder, step, head, cross, mask, bos, eos, pad, settings)
     else:
