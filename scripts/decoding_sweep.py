@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 SETTINGS = {
     "greedy": {"num_beams": 1},
+    "beams2": {"num_beams": 2},
     "beams3": {"num_beams": 3},
     "beams4": {"num_beams": 4},
     "beams3_short": {"num_beams": 3, "length_penalty": 0.0},  # sum of log-probabilities: no push to length
@@ -52,6 +53,8 @@ def main() -> None:
             rows.append({"setting": name, "decoding": SETTINGS[name], "model/dev set": key, **v, "wall_s": wall,
                          "engine": engine.generator.describe().engine})
             print(name, key, json.dumps(v), flush=True)
+        order = list(SETTINGS)  # the cards list the settings in this order, whichever ran last
+        rows.sort(key=lambda r: order.index(r["setting"]) if r["setting"] in order else len(order))
         path.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
     for m in MODEL_NAMES:  # leave the engine as it was loaded
         for k, v in shipped[m].items():
