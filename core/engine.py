@@ -111,7 +111,9 @@ class Engine:
             self.title_lock.resize(getattr(self.generator, "slots", 1))
         # the "Why?" map's PCA per model (assets/explain, built by `python -m core explain --build`); {} without one
         self.map_projection = load_projections(dirs)
-        _engines[self._key()] = self
+        # the first engine alive for these arguments stays the one a pickled reference finds: the process's own
+        # (get_engine's), not whichever copy was built last
+        _engines.setdefault(self._key(), self)
 
     # -- where it runs ------------------------------------------------------------------------------
     def _move_to(self, device: str) -> None:

@@ -96,6 +96,16 @@ def test_an_engine_crosses_a_process_boundary_as_a_reference_to_that_process_s_o
     assert pickle.loads(data) is engine
 
 
+def test_a_second_engine_built_later_does_not_take_the_first_ones_place_across_the_boundary(engine):
+    """The process's engine is the one a pickled reference finds, whatever copies other code builds after it."""
+    from core.engine import Engine
+
+    later = Engine(SHIPPED)
+    assert later._key() == engine._key()
+    assert pickle.loads(pickle.dumps(later)) is engine
+    assert pickle.loads(pickle.dumps(engine)) is engine
+
+
 def test_write_titles_returns_the_rows_with_their_titles(engine):
     """On ZeroGPU the titles are written in another process: the caller reads them from the returned rows."""
     text = "Der Akku hält kaum drei Stunden, schade."
