@@ -8,8 +8,8 @@ generator three ways, each in a fresh process holding only the generator:
 3. as many one-thread generators as there are cores, in parallel processes, each on its share of the reviews,
    started together (the most a class could get from these cores if nothing were shared at all).
 
-Prints the three wall times, what all cores buy over one (1 / 2), what the parallel processes buy over one
-generator on all cores (1 / 3), and whether every title is the same all three ways (thread counts and processes
+Prints the three wall times, what all cores buy over one thread (time 2 over time 1), what the parallel processes
+buy over one generator on all cores (time 1 over time 3), and whether every title is the same all three ways (thread counts and processes
 must not change a title). Why it matters: a class's comparisons per second are bounded by this machine's titles per
 second, however the reviews are grouped (README, "Under a classroom")."""
 from __future__ import annotations
