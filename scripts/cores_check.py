@@ -29,11 +29,12 @@ sys.path.insert(0, str(ROOT))
 def worker(threads: int, lo: int, hi: int, out: str, go: str | None) -> None:
     """Title reviews lo..hi-1 on `threads` threads (after one warm-up title); write the wall time and titles."""
     from core.data import DATA_DIR, load_lab_corpus
+    from core.names import MAIN_MODELS
     from core.titles.llama_engine import LlamaTitles
 
     reviews = [r.body for r in load_lab_corpus(DATA_DIR / "reviews_de.jsonl", "lab_de")]
     models = ROOT / "assets" / "models"
-    gen = LlamaTitles({n: models / n for n in ("en_trained", "de_finetuned")}, threads=threads)
+    gen = LlamaTitles({n: models / n for n in MAIN_MODELS}, threads=threads)
     gen.titles(reviews[-1])
     Path(out + ".ready").touch()
     while go and not Path(go).exists():  # start together with the other processes

@@ -33,10 +33,11 @@ def main() -> None:
 
         gen = Engine().generator
     else:
+        from core.names import MAIN_MODELS
         from core.titles.llama_engine import LlamaTitles
 
         models = ROOT / "assets" / "models"
-        gen = LlamaTitles({n: models / n for n in ("en_trained", "de_finetuned")})
+        gen = LlamaTitles({n: models / n for n in MAIN_MODELS})
     steps = [0.0, 0]
     decode = gen._lib.llama_decode
 

@@ -58,10 +58,11 @@ def server(tmp_path_factory):
 def resident_mb(name: str) -> float:
     """What this process holds in memory of the files mapped under `name` (Linux: /proc/self/smaps)."""
     kb, here = 0, False
-    for line in open("/proc/self/smaps"):
-        head = line.split()
-        if head and "-" in head[0] and ":" not in head[0]:
-            here = len(head) > 5 and head[5].endswith(name)
-        elif here and line.startswith("Rss:"):
-            kb += int(head[1])
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()
+            if head and "-" in head[0] and ":" not in head[0]:
+                here = len(head) > 5 and head[5].endswith(name)
+            elif here and line.startswith("Rss:"):
+                kb += int(head[1])
     return kb / 1024

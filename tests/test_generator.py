@@ -305,4 +305,3 @@ def test_the_files_beside_llama_cpp_are_written_once_and_hold_the_files_token_ta
     ids = np.random.default_rng(0).integers(0, len(blocks), 200)
     exact = (blocks["qs"][ids].astype(np.float32) * blocks["d"][ids].astype(np.float32)[:, :, None]).reshape(200, -1)
     assert np.array_equal(TokenTable(source, 1, tmp_path).embed(ids), exact * np.sqrt(np.float32(640)))
-

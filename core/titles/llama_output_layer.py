@@ -75,7 +75,8 @@ def head_onnx(source: Path, out_dir: Path) -> Path:
     """The output layer as an ONNX model over the table's own Q8_0 blocks, written once (atomically) next to the
     source: one MatMulNBits node (8 bits, zero point 128, the blocks' scales). Its weights and scales sit in a side
     file (`.data`: uint8 weights, then float32 scales) that ONNX Runtime reads at load and `TokenTable` reads a row
-    at a time for its lookups, so a start reads no GGUF metadata (the 262k-token vocabulary takes seconds and a GB to parse)."""
+    at a time for its lookups, so a start reads no GGUF metadata (the 262k-token vocabulary takes seconds and a GB
+    to parse)."""
     import gguf
 
     out = out_dir / f"{source.stem}-head-v{LAYERS_GGUF_VERSION}.onnx"
